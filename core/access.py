@@ -1,0 +1,228 @@
+"""Who may be in the back office right now: the telehealth gate, group rules and sessions.
+
+A user may work only while active, telehealth-enabled and holding a role whose
+*Telehealth Back Office access* rule is on. Each user has one live session; a new login
+replaces it. Every staff request and Socket.IO event is checked against these rules, so
+switching any of them off ends the user's session at once.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app, session
+from sqlalchemy import select
+
+from core import audit
+from core.database import db
+from core.models import GroupRuleState, UserAccess, utcnow
+from core.types import GroupRule
+
+TELEHEALTH_RULE = "Telehealth Back Office access"
+CORE_RULES = (
+    GroupRule(
+        TELEHEALTH_RULE,
+        "Members of the role may log in to the Telehealth Back Office.",
+        default_roles=("Admin", "Security Admin", "Practice Admin", "Clinician", "Staff"),
+    ),
+)
+
+SESSION_ID = "bo_sid"
+LOGIN_AT = "bo_login_at"
+LAST_SEEN = "bo_seen"
+
+
+@dataclass(frozen=True)
+class Ending:
+    """Why a session ended, as a code for clients and a sentence for people."""
+
+    code: str
+    message: str
+
+
+SIGNED_IN_ELSEWHERE = Ending(
+    "signed_in_elsewhere",
+    "You were signed out because your username signed in on another browser or device.",
+)
+SESSION_REVOKED = Ending(
+    "revoked", "Your session was ended because your access to the back office changed."
+)
+PERMISSIONS_CHANGED = Ending(
+    "permissions_changed", "Your permissions changed; please sign in again."
+)
+IDLE = Ending("idle", "You were signed out after a period of inactivity.")
+EXPIRED = Ending("expired", "Your session reached its maximum length; please sign in again.")
+
+
+# --- group rules -----------------------------------------------------------------
+
+
+def all_rules() -> list[GroupRule]:
+    from core.app import plugin_manager
+
+    rules = list(CORE_RULES)
+    plugins = plugin_manager()
+    for record in plugins.loaded():
+        rules += plugins.call_one(record.name, "backoffice_group_rules") or []
+    return rules
+
+
+def rule_enabled(role: Any, rule: GroupRule) -> bool:
+    state = db.session.get(GroupRuleState, (role.id, rule.name))
+    return state.enabled if state is not None else role.name in rule.default_roles
+
+
+def set_rule(role: Any, rule: GroupRule, enabled: bool) -> None:
+    before = rule_enabled(role, rule)
+    state = db.session.get(GroupRuleState, (role.id, rule.name))
+    if state is None:
+        state = GroupRuleState(role_id=role.id, rule=rule.name, enabled=enabled)
+        db.session.add(state)
+    state.enabled = enabled
+    state.changed_at = utcnow()
+    state.changed_by = audit.current_actor() or "system"
+    audit.record(
+        "security.group_rule_changed",
+        target=f"{role.name}: {rule.name}",
+        details={"role": role.name, "rule": rule.name, "before": before, "after": enabled},
+        commit=False,
+    )
+    db.session.commit()
+    if not enabled and rule.name == TELEHEALTH_RULE:
+        for user in list(role.user):
+            if refusal(user) is not None:
+                end_sessions(user.id, SESSION_REVOKED)
+
+
+# --- the telehealth gate -----------------------------------------------------------
+
+
+def access_of(user_id: int) -> UserAccess:
+    row = db.session.get(UserAccess, user_id)
+    if row is None:
+        row = UserAccess(user_id=user_id, telehealth_enabled=False)
+        db.session.add(row)
+        db.session.flush()
+    return row
+
+
+def telehealth_enabled(user_id: int) -> bool:
+    row = db.session.get(UserAccess, user_id)
+    return bool(row and row.telehealth_enabled)
+
+
+def set_telehealth(user: Any, enabled: bool) -> None:
+    row = access_of(user.id)
+    before = row.telehealth_enabled
+    row.telehealth_enabled = enabled
+    audit.record(
+        "security.telehealth_changed",
+        target=user.username,
+        details={"before": before, "after": enabled},
+        commit=False,
+    )
+    db.session.commit()
+    if not enabled:
+        end_sessions(user.id, SESSION_REVOKED)
+
+
+def refusal(user: Any) -> str | None:
+    """Why this user may not use the back office now, or ``None`` when they may."""
+    if not user.is_active:
+        return "Your account is disabled. Contact your Security Administrator."
+    if not telehealth_enabled(user.id):
+        return (
+            "Your account is not enabled for telehealth. "
+            "Ask your Security Administrator to enable it."
+        )
+    rule = next(r for r in CORE_RULES if r.name == TELEHEALTH_RULE)
+    if not any(rule_enabled(role, rule) for role in user.roles):
+        return (
+            f"None of your roles has the '{TELEHEALTH_RULE}' group rule turned on. "
+            "Ask your Security Administrator."
+        )
+    return None
+
+
+# --- one session per user ------------------------------------------------------------
+
+
+def start_session(user: Any) -> str:
+    """Make this browser the user's only live session; the older one is told it ended."""
+    row = access_of(user.id)
+    previous = row.session_id
+    row.session_id = secrets.token_urlsafe(24)
+    row.session_started_at = utcnow()
+    db.session.commit()
+    now = _now()
+    session[SESSION_ID] = row.session_id
+    session[LOGIN_AT] = now
+    session[LAST_SEEN] = now
+    if previous:
+        _tell_session(previous, SIGNED_IN_ELSEWHERE)
+    return row.session_id
+
+
+def end_sessions(user_id: int, ending: Ending) -> None:
+    row = db.session.get(UserAccess, user_id)
+    if row is None or row.session_id is None:
+        return
+    previous = row.session_id
+    row.session_id = None
+    db.session.commit()
+    _tell_session(previous, ending)
+
+
+def _tell_session(session_id: str, ending: Ending) -> None:
+    from core.realtime import emit_to
+
+    emit_to(
+        "core.session_ended",
+        {"reason": ending.code, "message": ending.message},
+        room=f"session:{session_id}",
+    )
+
+
+def _now() -> float:
+    return dt.datetime.now(dt.UTC).timestamp()
+
+
+def session_problem(user: Any, *, touch: bool, timers: bool = True) -> Ending | None:
+    """Check the logged-in user's session; ``touch`` counts this request as activity.
+
+    ``timers=False`` skips the idle and lifetime checks (Socket.IO keeps a copy of the
+    session from connect time, so its timestamps are stale).
+    """
+    row = db.session.get(UserAccess, user.id)
+    sid = session.get(SESSION_ID)
+    if row is None or sid is None or row.session_id != sid:
+        return SIGNED_IN_ELSEWHERE if row is not None and row.session_id else SESSION_REVOKED
+    if refusal(user) is not None:
+        return SESSION_REVOKED
+    if not timers:
+        return None
+    now = _now()
+    config = current_app.config
+    if now - float(session.get(LOGIN_AT, now)) > config["SESSION_LIFETIME"]:
+        return EXPIRED
+    if now - float(session.get(LAST_SEEN, now)) > config["SESSION_IDLE_TIMEOUT"]:
+        return IDLE
+    if touch:
+        session[LAST_SEEN] = now
+    return None
+
+
+def forget_session() -> None:
+    for key in (SESSION_ID, LOGIN_AT, LAST_SEEN):
+        session.pop(key, None)
+
+
+def users_with_rule_states() -> list[tuple[Any, list[tuple[GroupRule, bool]]]]:
+    """Every role with each rule's state, for the Group Rules page."""
+    sm = current_app.extensions["appbuilder"].sm
+    rules = all_rules()
+    roles = db.session.scalars(select(sm.role_model).order_by(sm.role_model.name)).all()
+    return [(role, [(rule, rule_enabled(role, rule)) for rule in rules]) for role in roles]

@@ -1,0 +1,215 @@
+"""The public plugin API: the one module of core that plugins import.
+
+Everything a plugin needs from the host is here: the hook marker, the value types it
+returns from hooks, the model base, and accessors for the host's services. The rest of
+``core`` is private to the host and may change without notice.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import pluggy
+from flask_appbuilder import Model
+
+from core import hookspecs
+from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
+from core.messaging import InvalidRecipient, normalise_email, normalise_phone
+from core.models import Client, PatientInvite
+from core.types import (
+    API_VERSION,
+    Assets,
+    DashboardWidget,
+    DomainEvent,
+    GroupRule,
+    MenuLink,
+    MenuView,
+    PluginInfo,
+    SocketContext,
+    SocketError,
+    SocketEvent,
+)
+
+__all__ = [
+    "API_VERSION",
+    "Assets",
+    "DashboardWidget",
+    "DomainEvent",
+    "GroupRule",
+    "InvalidRecipient",
+    "MenuLink",
+    "MenuView",
+    "Model",
+    "PluginInfo",
+    "SocketContext",
+    "SocketError",
+    "SocketEvent",
+    "StaffMember",
+    "Client",
+    "InviteError",
+    "PatientInvite",
+    "audit",
+    "create_invite",
+    "db_session",
+    "emit_domain_event",
+    "group_rule_enabled",
+    "hookimpl",
+    "is_plugin_enabled",
+    "new_patient_token",
+    "normalise_email",
+    "normalise_phone",
+    "notify",
+    "public_route",
+    "resolve_invite",
+    "revoke_invite",
+    "send_email",
+    "send_sms",
+    "staff_members",
+    "verify_patient_token",
+]
+
+hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
+
+
+def db_session() -> Any:
+    """The SQLAlchemy session of the current app context."""
+    from core.database import db
+
+    return db.session
+
+
+def audit(
+    action: str,
+    target: str | None = None,
+    details: dict[str, Any] | None = None,
+    *,
+    source: str,
+    actor: str | None = None,
+) -> None:
+    """Append to the audit log. The actor defaults to the logged-in user (else "system");
+    name it for patients, e.g. ``actor="client:12"``. Where from is filled in by the host."""
+    from core import audit as _audit
+
+    _audit.record(action, target, details, source=source, actor=actor)
+
+
+def emit_domain_event(name: str, payload: dict[str, Any], *, source: str) -> None:
+    """Tell every enabled plugin that something happened."""
+    from core.app import plugin_manager
+
+    plugin_manager().emit(DomainEvent(name=name, payload=payload, source=source))
+
+
+def is_plugin_enabled(name: str) -> bool:
+    from core.app import plugin_manager
+
+    return plugin_manager().states.is_enabled(name)
+
+
+def notify(
+    event: str,
+    data: Any,
+    *,
+    namespace: str = "staff",
+    room: str | None = None,
+    permission: tuple[str, str] | None = None,
+) -> None:
+    """Push a Socket.IO event to clients on every worker.
+
+    ``room`` is ``"staff"`` (every staff socket), ``"user:<id>"`` or ``"patient:<sub>"``;
+    ``permission=(perm, view_menu)`` instead reaches only staff who hold it, which is how
+    anything holding patient information should be broadcast.
+    """
+    from core.realtime import emit_to
+
+    emit_to(event, data, namespace=namespace, room=room, permission=permission)
+
+
+@dataclass(frozen=True)
+class StaffMember:
+    """A back-office user as plugins may see them."""
+
+    id: int
+    username: str
+    name: str
+    roles: tuple[str, ...]
+    can_log_in: bool
+
+
+def staff_members(role: str | None = None) -> list[StaffMember]:
+    """Staff users (optionally those holding ``role``), with whether they may log in now."""
+    from flask import current_app
+    from sqlalchemy import select
+
+    from core import access
+    from core.database import db
+
+    user_model = current_app.extensions["appbuilder"].sm.user_model
+    users = db.session.scalars(select(user_model).order_by(user_model.username)).all()
+    return [
+        StaffMember(
+            id=user.id,
+            username=user.username,
+            name=f"{user.first_name} {user.last_name}".strip(),
+            roles=tuple(r.name for r in user.roles),
+            can_log_in=access.refusal(user) is None,
+        )
+        for user in users
+        if role is None or any(r.name == role for r in user.roles)
+    ]
+
+
+def send_email(to: str, subject: str, body: str, *, source: str, html: str | None = None) -> Any:
+    """Send an email now; returns the stored message with its delivery status."""
+    from core.messaging import send_email as _send
+
+    return _send(to, subject, body, html=html, source=source)
+
+
+def send_sms(to: str, body: str, *, source: str) -> Any:
+    """Send an SMS through the configured backend; returns the stored message."""
+    from core.messaging import send_sms as _send
+
+    return _send(to, body, source=source)
+
+
+def new_patient_token(**claims: Any) -> str:
+    """A signed, expiring token with a fresh 128-bit subject, for a patient with no account."""
+    from core.tokens import new_patient_token as _new
+
+    return _new(**claims)
+
+
+def verify_patient_token(token: str) -> dict[str, Any] | None:
+    """The claims of a patient token, or ``None`` when forged or expired."""
+    from core.tokens import verify_patient_token as _verify
+
+    return _verify(token)
+
+
+def group_rule_enabled(rule: str, user: Any = None) -> bool:
+    """Whether any role of ``user`` (default: the logged-in user) has the group rule on."""
+    from flask_login import current_user
+
+    from core import access
+
+    target = current_user if user is None else user
+    if not getattr(target, "is_authenticated", False):
+        return False
+    found = next((r for r in access.all_rules() if r.name == rule), None)
+    if found is None:
+        raise KeyError(f"no group rule named {rule!r}")
+    return any(access.rule_enabled(role, found) for role in target.roles)
+
+
+def public_route(reason: str) -> Any:
+    """Mark a plain Flask view as open to anyone, e.g. a patient page guarded by its link
+    token. The host's access checks (and its access-matrix test) need this decision on
+    every route that is not a Flask-AppBuilder view with a permission."""
+
+    def mark(view: Any) -> Any:
+        view._backoffice_public = reason
+        return view
+
+    return mark

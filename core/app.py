@@ -1,0 +1,369 @@
+"""The application factory: the host, then every plugin, each in isolation."""
+
+from __future__ import annotations
+
+import logging
+import os
+import traceback
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, abort, has_app_context, jsonify, request
+from flask_appbuilder import AppBuilder
+from flask_wtf.csrf import CSRFProtect
+from jinja2 import ChoiceLoader, FileSystemLoader
+from markupsafe import Markup
+from sqlalchemy import select, text
+
+import config as default_config
+from core import audit
+from core.database import db
+from core.messaging import mail
+from core.models import PluginState
+from core.plugins import PluginManager, PluginRecord
+from core.realtime import Hub, init_realtime
+from core.security import init_security
+from core.types import Assets, DashboardWidget, MenuLink, MenuView
+
+log = logging.getLogger(__name__)
+
+CORE_DIR = Path(__file__).parent
+
+
+def create_app(overrides: dict[str, Any] | None = None) -> Flask:
+    settings = default_config.load()
+    settings.update(overrides or {})
+    plugins = PluginManager(settings["PLUGINS_ALLOW"], settings["PLUGINS_BLOCK"])
+    plugins.discover()
+
+    app = Flask(
+        "core",
+        static_folder=str(CORE_DIR / "static"),
+        template_folder=str(CORE_DIR / "templates"),
+        instance_path=str(Path(settings["INSTANCE_DIR"]).resolve()),
+    )
+    app.config.update(_plugin_defaults(plugins))
+    app.config.update(settings)
+    app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(
+        app.config["SQLALCHEMY_DATABASE_URI"]
+    )
+    if not app.config["RATELIMIT_STORAGE_URI"]:
+        app.config["RATELIMIT_STORAGE_URI"] = app.config["SOCKETIO_MESSAGE_QUEUE"] or "memory://"
+    if not app.config["SECRET_KEY"]:
+        app.config["SECRET_KEY"] = default_config.generated_secret_key(Path(app.instance_path))
+    _prepare_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
+    uploads = Path(app.instance_path) / "uploads"
+    app.config["UPLOAD_FOLDER"] = app.config["UPLOAD_FOLDER"] or str(uploads)
+    app.config["IMG_UPLOAD_FOLDER"] = app.config["IMG_UPLOAD_FOLDER"] or str(uploads / "images")
+    app.register_error_handler(FileNotFoundError, _file_not_found)
+
+    app.extensions["backoffice.plugins"] = plugins
+    db.init_app(app)
+    mail.init_app(app)
+    CSRFProtect(app)
+    _add_plugin_templates(app, plugins)
+
+    hub = Hub(plugins)
+    app.extensions["backoffice.hub"] = hub
+    with app.app_context():
+        for record in plugins.loaded():
+            _guard(
+                plugins, record, lambda r=record: plugins.call_one(r.name, "backoffice_load_models")
+            )
+        appbuilder = AppBuilder(update_perms=app.config["FAB_UPDATE_PERMS"])
+        appbuilder.init_app(app, db.session)
+        from core import views
+
+        views.register_core_views(appbuilder)
+        for record in plugins.loaded():
+            _register_plugin(app, appbuilder, plugins, hub, record)
+        _order_menu(appbuilder, plugins)
+        plugins.states.bind(_switch_loader(app), app.config["PLUGIN_STATE_TTL"])
+        init_realtime(app, hub)
+        app.before_request(_gate_disabled_plugins)
+        init_security(app)
+        app.add_url_rule("/health", "health", health)
+        app.context_processor(_shell_context)
+        if app.config["SYNC_PERMISSIONS_ON_BOOT"]:
+            _sync_permissions_quietly()
+        for record in plugins.loaded():
+            _guard(
+                plugins,
+                record,
+                lambda r=record: plugins.call_one(r.name, "backoffice_startup", app=app),
+            )
+        db.session.remove()
+    return app
+
+
+def _file_not_found(error: FileNotFoundError) -> Any:
+    """A download whose file is gone is a 404, not a server error."""
+    return jsonify(error="that file does not exist"), 404
+
+
+def _sync_permissions_quietly() -> None:
+    """Give newly installed plugins their permissions and default grants at boot.
+
+    Skipped before the first migration; a worker that loses a race with another worker
+    creating the same permission simply leaves it to the winner.
+    """
+    from sqlalchemy import inspect
+
+    from core import roles
+
+    if not inspect(db.engine).has_table("bo_applied_grant"):
+        return
+    try:
+        roles.sync()
+    except Exception as exc:
+        db.session.rollback()
+        log.warning("permission sync at boot skipped: %s", str(exc).splitlines()[0])
+
+
+def normalise_database_url(url: str) -> str:
+    """Pin PostgreSQL to psycopg2, which eventlet and gevent can make green (psycopg 3's
+    C wait function cannot be patched); SQLAlchemy 2.1 would otherwise pick psycopg 3."""
+    for prefix in ("postgresql://", "postgres://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg2://" + url.removeprefix(prefix)
+    return url
+
+
+def _plugin_defaults(plugins: PluginManager) -> dict[str, Any]:
+    """Plugins' config defaults, parsed from ``BACKOFFICE_<KEY>`` like the host's own."""
+    defaults: dict[str, Any] = {}
+    for record in plugins.loaded():
+        values = _guard(
+            plugins, record, lambda r=record: plugins.call_one(r.name, "backoffice_config_defaults")
+        )
+        for key, default in (values or {}).items():
+            raw = os.environ.get(default_config.ENV_PREFIX + key)
+            defaults[key] = default if raw is None else default_config._parse(raw, default)
+    return defaults
+
+
+def _prepare_sqlite_folder(uri: str) -> None:
+    if uri.startswith("sqlite:///") and uri != "sqlite:///:memory:":
+        Path(uri.removeprefix("sqlite:///")).parent.mkdir(parents=True, exist_ok=True)
+
+
+def _add_plugin_templates(app: Flask, plugins: PluginManager) -> None:
+    folders = [
+        str(record.directory / "templates")
+        for record in plugins.loaded()
+        if record.directory and (record.directory / "templates").is_dir()
+    ]
+    assert app.jinja_loader is not None
+    app.jinja_loader = ChoiceLoader([app.jinja_loader, *(FileSystemLoader(f) for f in folders)])
+
+
+def _guard(plugins: PluginManager, record: PluginRecord, step: Any) -> Any:
+    """Run one plugin step; a plugin that raises is recorded as failed, the host goes on."""
+    if record.failed:
+        return None
+    try:
+        return step()
+    except Exception:
+        if has_app_context():
+            db.session.rollback()
+        plugins.fail(record.name, traceback.format_exc())
+        return None
+
+
+def _register_plugin(
+    app: Flask, appbuilder: AppBuilder, plugins: PluginManager, hub: Hub, record: PluginRecord
+) -> None:
+    before = set(app.blueprints)
+    try:
+        _guard(plugins, record, lambda: _register_parts(app, appbuilder, plugins, hub, record))
+    finally:
+        # Whatever got registered, even by a plugin that then failed, is gated by its state.
+        record.blueprints |= set(app.blueprints) - before
+
+
+def _register_parts(
+    app: Flask, appbuilder: AppBuilder, plugins: PluginManager, hub: Hub, record: PluginRecord
+) -> None:
+    name = record.name
+    section = record.menu_section or record.title
+    icon = record.info.menu_icon if record.info else ""
+
+    def visible() -> bool:
+        return plugins.states.is_enabled(name)
+
+    for entry in plugins.call_one(name, "backoffice_views") or []:
+        if not isinstance(entry, MenuView):
+            raise TypeError(f"backoffice_views must return MenuView items, got {entry!r}")
+        if entry.label is None:
+            appbuilder.add_view_no_menu(entry.view)
+        else:
+            appbuilder.add_view(
+                entry.view,
+                entry.label,
+                icon=entry.icon,
+                category=section,
+                category_icon=icon,
+                menu_cond=visible,
+            )
+    for link in plugins.call_one(name, "backoffice_menu_links") or []:
+        if not isinstance(link, MenuLink):
+            raise TypeError(f"backoffice_menu_links must return MenuLink items, got {link!r}")
+        appbuilder.add_link(
+            link.label,
+            href=link.href,
+            icon=link.icon,
+            category=section,
+            category_icon=icon,
+            cond=visible,
+        )
+    for api in plugins.call_one(name, "backoffice_apis") or []:
+        appbuilder.add_api(api)
+    for blueprint in plugins.call_one(name, "backoffice_blueprints") or []:
+        app.register_blueprint(blueprint)
+    if record.directory and (record.directory / "static").is_dir():
+        from flask import Blueprint
+
+        app.register_blueprint(
+            Blueprint(
+                f"plugin_static_{name}",
+                record.module.__name__ if record.module else name,
+                static_folder=str(record.directory / "static"),
+                static_url_path=f"/plugin-static/{name}",
+            )
+        )
+    for event in plugins.call_one(name, "backoffice_socket_events") or []:
+        hub.add(name, event)
+        record.socket_events.add(event.name)
+
+
+CORE_SECTION_ORDER = {"Admin": 900, "Security": 910}
+
+
+def _order_menu(appbuilder: AppBuilder, plugins: PluginManager) -> None:
+    """Plugin sections by their menu order, then the host's Admin and Security sections."""
+    order = dict(CORE_SECTION_ORDER)
+    for record in plugins.loaded():
+        if record.info is not None:
+            section = record.menu_section or record.title
+            order[section] = min(order.get(section, record.info.menu_order), record.info.menu_order)
+    appbuilder.menu.menu.sort(key=lambda item: order.get(item.name, 950))
+
+
+def _switch_loader(app: Flask) -> Any:
+    def load() -> dict[str, bool]:
+        with app.app_context():
+            rows = db.session.execute(select(PluginState.name, PluginState.enabled)).all()
+            db.session.remove()
+        return {row.name: bool(row.enabled) for row in rows}
+
+    return load
+
+
+def plugin_manager() -> PluginManager:
+    from flask import current_app
+
+    manager: PluginManager = current_app.extensions["backoffice.plugins"]
+    return manager
+
+
+def _gate_disabled_plugins() -> None:
+    plugins = plugin_manager()
+    owner = plugins.owner_of_blueprint(request.blueprint)
+    if owner is not None and not plugins.states.is_enabled(owner):
+        abort(404)
+
+
+def health() -> Any:
+    plugins = plugin_manager()
+    from flask import current_app
+
+    try:
+        db.session.execute(text("SELECT 1"))
+        database = "reachable"
+    except Exception as exc:
+        database = f"unreachable: {type(exc).__name__}: {exc}"
+        db.session.rollback()
+    body = {
+        "status": "ok" if database == "reachable" else "degraded",
+        "database": database,
+        "async_mode": current_app.config["ASYNC_MODE"],
+        "message_queue": "redis" if current_app.config["SOCKETIO_MESSAGE_QUEUE"] else None,
+        "plugins": [
+            {"name": r.name, "version": r.version, "state": plugins.state_of(r.name)}
+            for r in plugins.all_records()
+        ],
+    }
+    return jsonify(body), 200 if database == "reachable" else 503
+
+
+def _shell_context() -> dict[str, Any]:
+    from flask import current_app
+
+    plugins = plugin_manager()
+    return {
+        "dock_sites": current_app.config["DOCK_SITES"],
+        "plugin_assets": _enabled_assets(plugins),
+        "practice_name": current_app.config["PRACTICE_NAME"],
+    }
+
+
+def _enabled_assets(plugins: PluginManager) -> dict[str, list[str]]:
+    assets: dict[str, list[str]] = {"js": [], "css": []}
+    for name, found in plugins.call_each("backoffice_assets"):
+        if isinstance(found, Assets):
+            prefix = f"/plugin-static/{name}/"
+            assets["js"] += [prefix + path for path in found.js]
+            assets["css"] += [prefix + path for path in found.css]
+    return assets
+
+
+def dashboard_widgets() -> list[tuple[DashboardWidget, Markup]]:
+    """Enabled plugins' widgets, rendered; one that fails shows an error, not a 500."""
+    from flask import current_app, render_template
+
+    widgets: list[tuple[str, DashboardWidget]] = [
+        (name, widget)
+        for name, found in plugin_manager().call_each("backoffice_dashboard_widgets")
+        for widget in found or []
+    ]
+    rendered: list[tuple[DashboardWidget, Markup]] = []
+    for name, widget in sorted(widgets, key=lambda w: (w[1].order, w[1].title)):
+        try:
+            html = Markup(
+                render_template(widget.template, appbuilder=current_app.extensions["appbuilder"])
+            )
+        except Exception:
+            log.exception("dashboard widget %r of plugin %s failed", widget.title, name)
+            db.session.rollback()
+            html = Markup('<p class="text-danger">This panel could not be shown.</p>')
+        rendered.append((widget, html))
+    return rendered
+
+
+def set_plugin_enabled(name: str, enabled: bool, actor: str | None = None) -> None:
+    """Persist and audit a switch after the dependency rules allow it."""
+    plugins = plugin_manager()
+    plugins.check_switch(name, enabled)
+    row = db.session.get(PluginState, name)
+    before = plugins.states.is_enabled(name)
+    if row is None:
+        row = PluginState(name=name, enabled=enabled)
+        db.session.add(row)
+    row.enabled = enabled
+    row.changed_by = actor or audit.current_actor() or "system"
+    from core.models import utcnow
+
+    row.changed_at = utcnow()
+    audit.record(
+        "plugin.enabled" if enabled else "plugin.disabled",
+        target=name,
+        details={"before": before, "after": enabled},
+        actor=actor,
+        commit=False,
+    )
+    db.session.commit()
+    plugins.states.invalidate()
+    from core.realtime import emit_to
+
+    # Open pages refresh their menu; other workers also re-read the switch within the TTL.
+    emit_to("core.plugin_switched", {"name": name, "enabled": enabled})

@@ -1,0 +1,191 @@
+"""Click commands of ``backoffice``: run, db, plugins, seed-demo, sync-permissions."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from typing import Any
+
+import click
+from flask import Flask, current_app
+from flask.cli import FlaskGroup, with_appcontext
+
+from core.app import create_app, plugin_manager, set_plugin_enabled
+from core.plugins import PluginSwitchError
+
+
+def _make_app() -> Flask:
+    app = create_app()
+    for command in _plugin_commands(app):
+        app.cli.add_command(command)  # FlaskGroup looks plugin commands up on app.cli
+    return app
+
+
+def _plugin_commands(app: Flask) -> list[click.Command]:
+    plugins = app.extensions["backoffice.plugins"]
+    commands: list[click.Command] = []
+    for record in plugins.loaded():
+        commands += plugins.call_one(record.name, "backoffice_cli_commands") or []
+    return commands
+
+
+cli = FlaskGroup(
+    create_app=_make_app,
+    add_default_commands=False,
+    add_version_option=False,
+    help="The telehealth back office.",
+)
+
+
+@cli.command("run")
+@click.option("--host", default=None, help="Address to bind (default: BACKOFFICE_HOST).")
+@click.option("--port", default=None, type=int, help="Port (default: BACKOFFICE_PORT).")
+@with_appcontext
+def run_command(host: str | None, port: int | None) -> None:
+    """Serve the back office with Socket.IO in the configured async mode."""
+    from core.realtime import socketio_of
+
+    app = current_app._get_current_object()  # type: ignore[attr-defined]
+    socketio = socketio_of(app)
+    host = host or app.config["HOST"]
+    port = port or app.config["PORT"]
+    mode = app.config["ASYNC_MODE"]
+    click.echo(f"Serving on http://{host}:{port} (async mode: {mode})", err=True)
+    options: dict[str, Any] = {"host": host, "port": port, "use_reloader": False}
+    if mode == "eventlet":
+        options["max_size"] = app.config["MAX_CONNECTIONS"]
+    if mode == "threading":
+        options["allow_unsafe_werkzeug"] = True
+    # FlaskGroup marks the process as a CLI run, which turns app.run() (threading mode)
+    # into a no-op; this command is the server, so clear the mark.
+    os.environ.pop("FLASK_RUN_FROM_CLI", None)
+    socketio.run(app, log_output=False, **options)
+
+
+@cli.group("db")
+def db_group() -> None:
+    """Database schema (Alembic: one chain for core, one branch per plugin)."""
+
+
+@db_group.command("upgrade")
+@click.argument("revision", default="heads")
+@with_appcontext
+def db_upgrade(revision: str) -> None:
+    """Apply migrations, then create missing roles and permissions."""
+    from core import migrate, roles
+
+    migrate.upgrade(revision)
+    roles.sync()
+    click.echo(f"Database upgraded to {revision}; roles and permissions synced.")
+
+
+@db_group.command("downgrade")
+@click.argument("revision")
+@with_appcontext
+def db_downgrade(revision: str) -> None:
+    """Undo migrations down to REVISION, e.g. ``visit_notes@base`` before uninstalling it."""
+    from core import migrate
+
+    migrate.downgrade(revision)
+    click.echo(f"Database downgraded to {revision}.")
+
+
+@db_group.command("check")
+@with_appcontext
+def db_check() -> None:
+    """Exit non-zero when the database differs from the models."""
+    from core import migrate
+
+    diff = migrate.differences()
+    if diff:
+        click.echo("\n".join(map(str, diff)))
+        sys.exit(1)
+    click.echo("Database matches the models.")
+
+
+@db_group.command("revision")
+@click.option(
+    "--plugin", default=None, help="Plugin whose branch gets the revision (default: core)."
+)
+@click.option("-m", "--message", required=True)
+@with_appcontext
+def db_revision(plugin: str | None, message: str) -> None:
+    """Autogenerate a migration for core or one plugin."""
+    from core import migrate
+
+    path = migrate.revision(message, plugin)
+    click.echo(f"Wrote {path}")
+
+
+@cli.group("plugins")
+def plugins_group() -> None:
+    """List, enable and disable plugins."""
+
+
+@plugins_group.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print a JSON array.")
+@with_appcontext
+def plugins_list(as_json: bool) -> None:
+    plugins = plugin_manager()
+    rows = [
+        {
+            "name": record.name,
+            "version": record.version,
+            "title": record.title,
+            "enabled": plugins.state_of(record.name) == "enabled",
+            "state": plugins.state_of(record.name),
+            "error": record.error,
+            "requires": list(record.requires),
+            "menu_section": record.menu_section,
+        }
+        for record in plugins.all_records()
+    ]
+    if as_json:
+        click.echo(json.dumps(rows, indent=2))
+        return
+    for row in rows:
+        click.echo(f"{row['name']:<20} {row['version']:<10} {row['state']:<9} {row['title']}")
+
+
+def _switch(name: str, enabled: bool) -> None:
+    try:
+        set_plugin_enabled(name, enabled, actor="cli")
+    except PluginSwitchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"{name} {'enabled' if enabled else 'disabled'}")
+
+
+@plugins_group.command("enable")
+@click.argument("name")
+@with_appcontext
+def plugins_enable(name: str) -> None:
+    _switch(name, True)
+
+
+@plugins_group.command("disable")
+@click.argument("name")
+@with_appcontext
+def plugins_disable(name: str) -> None:
+    _switch(name, False)
+
+
+@cli.command("seed-demo")
+@click.option("--if-empty", is_flag=True, help="Do nothing when users already exist.")
+@with_appcontext
+def seed_demo(if_empty: bool) -> None:
+    """Create the demo practice and print its logins."""
+    from core import demo
+
+    password = demo.seed(only_if_empty=if_empty)
+    click.echo(demo.banner(password))
+
+
+@cli.command("sync-permissions")
+@with_appcontext
+def sync_permissions() -> None:
+    """Create missing roles and permissions (never deletes what admins granted)."""
+    from core import roles
+
+    roles.sync()
+    click.echo("Roles and permissions synced.")

@@ -1,0 +1,117 @@
+"""The plugin contract: every hook a plugin may implement.
+
+A plugin implements only the hooks it needs. Hooks that describe the plugin are called
+for that plugin alone at boot; :func:`backoffice_domain_event` is called on every
+enabled plugin whenever something happens.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import pluggy
+
+if TYPE_CHECKING:
+    import click
+    from flask import Blueprint, Flask
+
+    from core.types import (
+        Assets,
+        DashboardWidget,
+        DomainEvent,
+        GroupRule,
+        MenuLink,
+        MenuView,
+        PluginInfo,
+        SocketEvent,
+    )
+
+PROJECT_NAME = "backoffice"
+ENTRY_POINT_GROUP = "backoffice.plugins"
+
+hookspec = pluggy.HookspecMarker(PROJECT_NAME)
+
+
+@hookspec(firstresult=True)
+def backoffice_plugin_info() -> PluginInfo:
+    """Title, version, menu section, required plugins and targeted plugin-API version."""
+
+
+@hookspec
+def backoffice_config_defaults() -> dict[str, Any]:
+    """Config keys and their defaults; ``BACKOFFICE_<KEY>`` still overrides them."""
+
+
+@hookspec
+def backoffice_load_models() -> None:
+    """Import the plugin's models so they join the shared metadata."""
+
+
+@hookspec
+def backoffice_migrations_dir() -> str:
+    """Path of the plugin's Alembic versions folder (its branch is labelled with its name)."""
+
+
+@hookspec
+def backoffice_views() -> list[MenuView]:
+    """Flask-AppBuilder views, each with its menu entry under the plugin's section."""
+
+
+@hookspec
+def backoffice_apis() -> list[Any]:
+    """Flask-AppBuilder ``BaseApi``/``ModelRestApi`` classes (token auth only, never cookies)."""
+
+
+@hookspec
+def backoffice_blueprints() -> list[Blueprint]:
+    """Plain Flask blueprints, e.g. pages for patients who have no account."""
+
+
+@hookspec
+def backoffice_menu_links() -> list[MenuLink]:
+    """Extra links in the plugin's menu section."""
+
+
+@hookspec
+def backoffice_dashboard_widgets() -> list[DashboardWidget]:
+    """Panels for the Back Office home page."""
+
+
+@hookspec
+def backoffice_assets() -> Assets:
+    """JavaScript and CSS from the plugin's ``static/`` folder to add to every staff page."""
+
+
+@hookspec
+def backoffice_socket_events() -> list[SocketEvent]:
+    """Socket.IO events the plugin handles, each with its payload schema."""
+
+
+@hookspec
+def backoffice_group_rules() -> list[GroupRule]:
+    """Group rules (named switches per role) the plugin defines."""
+
+
+@hookspec
+def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
+    """Default ``(permission, view_menu)`` grants per role name, applied when roles are synced."""
+
+
+@hookspec
+def backoffice_domain_event(event: DomainEvent) -> None:
+    """React to something that happened (patient arrived, consent recorded, ...)."""
+
+
+@hookspec
+def backoffice_seed_demo(password: str) -> None:
+    """Add the plugin's share of the demo practice (called by ``make run`` on an empty database)."""
+
+
+@hookspec
+def backoffice_cli_commands() -> list[click.Command]:
+    """Click commands added under ``backoffice``."""
+
+
+@hookspec
+def backoffice_startup(app: Flask) -> None:
+    """Called once the host and every plugin are registered, inside an app context."""

@@ -1,0 +1,308 @@
+"""Discovery, registration and runtime switching of plugins."""
+
+from __future__ import annotations
+
+import importlib.metadata
+import logging
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pluggy
+
+from core import hookspecs
+from core.types import API_VERSION, DomainEvent, PluginInfo
+
+log = logging.getLogger(__name__)
+
+ENABLED = "enabled"
+DISABLED = "disabled"
+FAILED = "failed"
+
+
+@dataclass
+class PluginRecord:
+    """What the host knows about one installed plugin."""
+
+    name: str
+    module: ModuleType | None = None
+    info: PluginInfo | None = None
+    distribution: str | None = None
+    dist_version: str | None = None
+    error: str | None = None
+    blueprints: set[str] = field(default_factory=set)
+    socket_events: set[str] = field(default_factory=set)
+
+    @property
+    def failed(self) -> bool:
+        return self.error is not None
+
+    @property
+    def version(self) -> str:
+        if self.info is not None:
+            return self.info.version
+        return self.dist_version or "unknown"
+
+    @property
+    def title(self) -> str:
+        return self.info.title if self.info else self.name
+
+    @property
+    def requires(self) -> tuple[str, ...]:
+        return self.info.requires if self.info else ()
+
+    @property
+    def menu_section(self) -> str | None:
+        return self.info.menu_section if self.info else None
+
+    @property
+    def directory(self) -> Path | None:
+        if self.module is None or self.module.__file__ is None:
+            return None
+        return Path(self.module.__file__).parent
+
+
+class PluginSwitchError(Exception):
+    """An enable/disable that the dependency rules refuse."""
+
+
+class PluginManager:
+    """Wraps pluggy: finds plugins through entry points and keeps their records."""
+
+    def __init__(self, allow: Iterable[str] = (), block: Iterable[str] = ()) -> None:
+        self.pm = pluggy.PluginManager(hookspecs.PROJECT_NAME)
+        self.pm.add_hookspecs(hookspecs)
+        self.allow = set(allow)
+        self.block = set(block)
+        self.records: dict[str, PluginRecord] = {}
+        self.states = PluginStates(self)
+
+    # --- discovery -----------------------------------------------------------
+    def discover(self) -> None:
+        for entry_point in importlib.metadata.entry_points(group=hookspecs.ENTRY_POINT_GROUP):
+            if entry_point.name in self.records or not self._admitted(entry_point.name):
+                continue
+            record = PluginRecord(name=entry_point.name)
+            if entry_point.dist is not None:
+                record.distribution = entry_point.dist.name
+                record.dist_version = entry_point.dist.version
+            self.records[record.name] = record
+            try:
+                module = entry_point.load()
+                self.pm.register(module, name=record.name)
+                record.module = module
+                self._check_hook_names(record.name, module)
+                record.info = self._info_of(record)
+            except Exception:
+                self.fail(record.name, traceback.format_exc())
+        self._check_dependencies()
+
+    def _check_hook_names(self, name: str, module: ModuleType) -> None:
+        """A misspelt hook would be silently ignored: refuse the plugin instead."""
+        known = {n for n in dir(hookspecs) if n.startswith("backoffice_")}
+        unknown = [
+            attr
+            for attr in dir(module)
+            if attr.startswith("backoffice_")
+            and attr not in known
+            and hasattr(getattr(module, attr), "backoffice_impl")
+        ]
+        if unknown:
+            raise TypeError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
+
+    def _admitted(self, name: str) -> bool:
+        if name in self.block:
+            return False
+        return not self.allow or name in self.allow
+
+    def _info_of(self, record: PluginRecord) -> PluginInfo:
+        info = self.call_one(record.name, "backoffice_plugin_info")
+        if not isinstance(info, PluginInfo):
+            raise TypeError(f"backoffice_plugin_info must return PluginInfo, got {info!r}")
+        if info.api_version > API_VERSION:
+            raise RuntimeError(
+                f"targets plugin API {info.api_version}; this host implements {API_VERSION}"
+            )
+        return info
+
+    def _check_dependencies(self) -> None:
+        changed = True
+        while changed:
+            changed = False
+            for record in self.records.values():
+                if record.failed:
+                    continue
+                for required in record.requires:
+                    other = self.records.get(required)
+                    if other is None or other.failed:
+                        why = "is not installed" if other is None else "failed to load"
+                        self.fail(record.name, f"requires plugin {required!r}, which {why}")
+                        changed = True
+                        break
+
+    def fail(self, name: str, error: str) -> None:
+        """Record a plugin as failed and stop calling its hooks."""
+        log.error("plugin %s failed: %s", name, error)
+        record = self.records[name]
+        record.error = error
+        if self.pm.has_plugin(name):
+            self.pm.unregister(name=name)
+
+    # --- ordering ------------------------------------------------------------
+    def loaded(self) -> list[PluginRecord]:
+        """Plugins that loaded, dependencies first, then by menu order and name."""
+        ready = [r for r in self.records.values() if not r.failed]
+        ordered: list[PluginRecord] = []
+        placed: set[str] = set()
+        pending = sorted(ready, key=_menu_key)
+        while pending:
+            for record in pending:
+                if all(req in placed for req in record.requires):
+                    ordered.append(record)
+                    placed.add(record.name)
+                    pending.remove(record)
+                    break
+            else:  # a cycle: fail whatever is left rather than loop forever
+                for record in pending:
+                    self.fail(record.name, "dependency cycle between plugins")
+                break
+        return ordered
+
+    def all_records(self) -> list[PluginRecord]:
+        return sorted(self.records.values(), key=_menu_key)
+
+    # --- calling hooks ---------------------------------------------------------
+    def call_one(self, name: str, hook_name: str, **kwargs: Any) -> Any:
+        """Call one plugin's implementation of a hook; ``None`` when it has none."""
+        caller = getattr(self.pm.hook, hook_name)
+        for impl in caller.get_hookimpls():
+            if impl.plugin_name == name:
+                # Like pluggy: an implementation may accept fewer arguments than the spec.
+                return impl.function(*(kwargs[arg] for arg in impl.argnames))
+        return None
+
+    def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
+        """Call a hook on each enabled plugin; one that raises is logged and skipped."""
+        results: list[tuple[str, Any]] = []
+        for record in self.loaded():
+            if not self.states.is_enabled(record.name):
+                continue
+            try:
+                results.append((record.name, self.call_one(record.name, hook_name, **kwargs)))
+            except Exception:
+                log.exception("plugin %s failed in %s", record.name, hook_name)
+                _rollback()
+        return results
+
+    def emit(self, event: DomainEvent) -> None:
+        """Deliver a domain event to enabled plugins; one that raises does not stop the rest."""
+        for record in self.loaded():
+            if not self.states.is_enabled(record.name):
+                continue
+            try:
+                self.call_one(record.name, "backoffice_domain_event", event=event)
+            except Exception:
+                log.exception("plugin %s failed on event %s", record.name, event.name)
+                _rollback()
+
+    # --- ownership -------------------------------------------------------------
+    def owner_of_blueprint(self, blueprint: str | None) -> str | None:
+        if blueprint is None:
+            return None
+        for record in self.records.values():
+            if blueprint in record.blueprints:
+                return record.name
+        return None
+
+    def state_of(self, name: str) -> str:
+        record = self.records[name]
+        if record.failed:
+            return FAILED
+        return ENABLED if self.states.is_enabled(name) else DISABLED
+
+    # --- switching -------------------------------------------------------------
+    def check_switch(self, name: str, enable: bool) -> None:
+        """Raise :class:`PluginSwitchError` with the reason when the switch is not allowed."""
+        record = self.records.get(name)
+        if record is None:
+            raise PluginSwitchError(f"no plugin named {name!r} is installed")
+        if record.failed:
+            raise PluginSwitchError(f"plugin {name!r} failed to load; see its error")
+        if enable:
+            missing = [req for req in record.requires if not self.states.is_enabled(req)]
+            if missing:
+                raise PluginSwitchError(
+                    f"cannot enable {name!r}: it requires {', '.join(missing)}, which is disabled"
+                )
+            return
+        dependants = [
+            other.name
+            for other in self.records.values()
+            if name in other.requires and not other.failed and self.states.is_enabled(other.name)
+        ]
+        if dependants:
+            raise PluginSwitchError(
+                f"cannot disable {name!r}: enabled plugin(s) {', '.join(sorted(dependants))} "
+                "require it; disable them first"
+            )
+
+
+def _rollback() -> None:
+    from core.database import db
+
+    try:
+        db.session.rollback()
+    except Exception:  # outside an app context there is nothing to roll back
+        log.debug("no session to roll back")
+
+
+def _menu_key(record: PluginRecord) -> tuple[int, str]:
+    return (record.info.menu_order if record.info else 10_000, record.name)
+
+
+class PluginStates:
+    """The persisted on/off switches, cached per worker for ``PLUGIN_STATE_TTL`` seconds.
+
+    Every worker reads the switches from the shared database, so a change made by one
+    worker (or the CLI) is seen by all of them within the TTL.
+    """
+
+    def __init__(self, manager: PluginManager) -> None:
+        self.manager = manager
+        self.ttl = 1.0
+        self._loader: Callable[[], dict[str, bool]] | None = None
+        self._cache: dict[str, bool] = {}
+        self._loaded_at = float("-inf")
+        self._lock = threading.Lock()
+
+    def bind(self, loader: Callable[[], dict[str, bool]], ttl: float) -> None:
+        self._loader = loader
+        self.ttl = ttl
+        self.invalidate()
+
+    def invalidate(self) -> None:
+        self._loaded_at = float("-inf")
+
+    def _snapshot(self) -> dict[str, bool]:
+        now = time.monotonic()
+        if self._loader is not None and now - self._loaded_at > self.ttl:
+            with self._lock:
+                try:
+                    self._cache = self._loader()
+                    self._loaded_at = now
+                except Exception as exc:
+                    # Keep serving from the last known switches if the database blips.
+                    log.warning("could not read plugin switches: %s", str(exc).splitlines()[0])
+        return self._cache
+
+    def is_enabled(self, name: str) -> bool:
+        record = self.manager.records.get(name)
+        if record is None or record.failed:
+            return False
+        default = record.info.enabled_by_default if record.info else True
+        return self._snapshot().get(name, default)

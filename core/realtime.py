@@ -1,0 +1,212 @@
+"""Socket.IO: two namespaces that plugins attach events to, with validation and gating.
+
+``/staff`` accepts logged-in users (their login session cookie); ``/patient`` accepts a
+signed, expiring patient token. Every event is routed through :meth:`Hub.dispatch`, which
+answers with an acknowledgement: ``{"ok": true, "data": ...}`` or
+``{"ok": false, "error": {"code": ..., "message": ...}}``; bad input never drops the
+connection.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import TYPE_CHECKING, Any
+
+from flask import Flask, current_app, g, request, session
+from flask_login import current_user
+from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
+from marshmallow import ValidationError
+
+from core import access, tokens
+from core.types import SocketContext, SocketError, SocketEvent
+
+if TYPE_CHECKING:
+    from core.plugins import PluginManager
+
+log = logging.getLogger(__name__)
+
+NAMESPACES = {"staff": "/staff", "patient": "/patient"}
+OPEN_ELSEWHERE = "The back office is open in another tab or window. Only one can be live at a time."
+STAFF_ROOM = "staff"
+
+
+def socketio_of(app: Flask) -> SocketIO:
+    """The app's Socket.IO server (one per app, so tests can build many apps)."""
+    server: SocketIO = app.extensions["backoffice.socketio"]
+    return server
+
+
+def error_ack(code: str, message: str, **extra: Any) -> dict[str, Any]:
+    return {"ok": False, "error": {"code": code, "message": message, **extra}}
+
+
+class Hub:
+    """The registry of plugin events and the dispatcher in front of them."""
+
+    def __init__(self, plugins: PluginManager) -> None:
+        self.plugins = plugins
+        self.events: dict[tuple[str, str], tuple[str, SocketEvent]] = {}
+
+    def add(self, plugin: str, event: SocketEvent) -> None:
+        if event.namespace not in NAMESPACES:
+            raise ValueError(f"event {event.name!r}: unknown namespace {event.namespace!r}")
+        if not event.name.startswith(plugin + "."):
+            raise ValueError(f"event {event.name!r} must start with {plugin + '.'!r}")
+        key = (NAMESPACES[event.namespace], event.name)
+        if key in self.events:
+            raise ValueError(f"event {event.name!r} is already registered")
+        self.events[key] = (plugin, event)
+
+    def dispatch(self, namespace: str, name: str, data: Any) -> dict[str, Any]:
+        entry = self.events.get((namespace, name))
+        if entry is None:
+            return error_ack("unknown_event", f"no event named {name!r} on {namespace}")
+        plugin, event = entry
+        if not self.plugins.states.is_enabled(plugin):
+            return error_ack("plugin_disabled", f"the {plugin} plugin is disabled")
+        try:
+            context = _context(namespace)
+            if context is None:
+                return error_ack("unauthorized", "your session has ended; sign in again")
+            if event.permission and not _has_permission(*event.permission):
+                return error_ack("forbidden", f"you lack the permission for {name!r}")
+        except Exception:
+            log.exception("socket event %s: access check failed", name)
+            _rollback()
+            return error_ack("internal_error", "the server could not check your access")
+        try:
+            payload = event.schema().load({} if data is None else data)
+        except ValidationError as exc:
+            return error_ack("invalid", "the payload is not valid", fields=exc.messages)
+        except Exception:  # e.g. a list where an object belongs
+            return error_ack("invalid", "the payload must be a JSON object")
+        try:
+            result = event.handler(payload, context)
+        except SocketError as exc:
+            return error_ack(exc.code, exc.message)
+        except Exception:
+            log.exception("socket event %s failed", name)
+            _rollback()
+            return error_ack("internal_error", "the server could not handle this event")
+        return {"ok": True, "data": result}
+
+
+def _rollback() -> None:
+    from core.database import db
+
+    db.session.rollback()
+
+
+def _has_permission(permission: str, view_menu: str) -> bool:
+    if not hasattr(g, "user"):  # FAB's has_access reads g.user, set only for HTTP requests
+        g.user = current_user._get_current_object()
+    return bool(current_app.extensions["appbuilder"].sm.has_access(permission, view_menu))
+
+
+def _context(namespace: str) -> SocketContext | None:
+    sid = getattr(request, "sid", "")
+    if namespace == NAMESPACES["staff"]:
+        if not current_user.is_authenticated:
+            return None
+        if access.session_problem(current_user, touch=False, timers=False) is not None:
+            return None
+        return SocketContext(
+            sid=sid, namespace=namespace, user_id=current_user.id, username=current_user.username
+        )
+    patient = session.get("patient")
+    if patient is None:
+        return None
+    return SocketContext(sid=sid, namespace=namespace, patient=patient)
+
+
+def _on_staff_connect(auth: Any = None) -> bool:
+    if not current_user.is_authenticated:
+        raise ConnectionRefusedError("unauthorized")
+    if access.session_problem(current_user, touch=False, timers=False) is not None:
+        raise ConnectionRefusedError("session ended")
+    join_room(STAFF_ROOM)
+    join_room(f"user:{current_user.id}")
+    sm = current_app.extensions["appbuilder"].sm
+    for permission, view_menu in sm.get_user_permissions(current_user):
+        join_room(permission_room(permission, view_menu))
+    _claim_tab()
+    return True
+
+
+def permission_room(permission: str, view_menu: str) -> str:
+    """The room of every staff socket whose user holds this permission (at connect time;
+    a change of a role's permissions ends its users' sessions, so they reconnect)."""
+    return f"perm:{permission}:{view_menu}"
+
+
+def _claim_tab() -> None:
+    """Make this page the session's live one; its other open pages are told so."""
+    room = f"session:{session.get(access.SESSION_ID)}"
+    join_room(room)
+    sid = getattr(request, "sid", None)
+    emit("core.open_elsewhere", {"message": OPEN_ELSEWHERE}, to=room, skip_sid=sid)
+
+
+def _on_use_here(data: Any = None) -> dict[str, Any]:
+    if _context(NAMESPACES["staff"]) is None:
+        return error_ack("unauthorized", "your session has ended; sign in again")
+    _claim_tab()
+    return {"ok": True, "data": None}
+
+
+def _on_patient_connect(auth: Any = None) -> bool:
+    token = auth.get("token") if isinstance(auth, dict) else None
+    claims = tokens.verify_patient_token(token) if isinstance(token, str) else None
+    if claims is None:
+        raise ConnectionRefusedError("invalid or expired patient token")
+    session["patient"] = claims
+    join_room(f"patient:{claims['sub']}")
+    return True
+
+
+def init_realtime(app: Flask, hub: Hub) -> SocketIO:
+    origins = app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None  # None: same origin only
+    socketio = SocketIO()
+    app.extensions["backoffice.socketio"] = socketio
+    socketio.init_app(
+        app,
+        async_mode=app.config["ASYNC_MODE"],
+        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
+        channel=app.config["SOCKETIO_CHANNEL"],
+        cors_allowed_origins=origins,
+        manage_session=True,
+    )
+    staff, patient = NAMESPACES["staff"], NAMESPACES["patient"]
+    socketio.on_event("connect", _on_staff_connect, namespace=staff)
+    socketio.on_event("connect", _on_patient_connect, namespace=patient)
+    socketio.on_event("core.use_here", _on_use_here, namespace=staff)
+    for namespace in (staff, patient):
+        socketio.on_event("*", _dispatcher(hub, namespace), namespace=namespace)
+    return socketio
+
+
+def _dispatcher(hub: Hub, namespace: str) -> Any:
+    def dispatch(event: str, data: Any = None, *_extra: Any) -> dict[str, Any]:
+        return hub.dispatch(namespace, event, data)
+
+    dispatch.__name__ = f"dispatch_{namespace.strip('/')}"
+    return dispatch
+
+
+def emit_to(
+    event: str,
+    data: Any,
+    *,
+    namespace: str = "staff",
+    room: str | None = None,
+    permission: tuple[str, str] | None = None,
+) -> None:
+    """Notify clients; works from requests, handlers and background tasks on any worker.
+
+    ``permission`` narrows a staff notification to the users holding it.
+    """
+    if permission is not None:
+        if room is not None or namespace != "staff":
+            raise ValueError("permission= addresses staff sockets by itself; give no room")
+        room = permission_room(*permission)
+    socketio_of(current_app).emit(event, data, namespace=NAMESPACES[namespace], to=room)

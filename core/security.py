@@ -1,0 +1,371 @@
+"""The host's security: the login gate, single sessions, idle logoff and security pages."""
+
+from __future__ import annotations
+
+import csv
+import datetime as dt
+import io
+import json
+import secrets
+from typing import Any
+
+from flask import (
+    Flask,
+    Response,
+    current_app,
+    flash,
+    g,
+    jsonify,
+    redirect,
+    request,
+    url_for,
+)
+from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.decorators import no_cache
+from flask_appbuilder.security.forms import LoginForm_db
+from flask_appbuilder.security.sqla.manager import SecurityManager
+from flask_appbuilder.security.views import AuthDBView, RoleModelView, UserDBModelView
+from flask_appbuilder.urltools import get_filter_args
+from flask_appbuilder.utils.base import get_safe_redirect
+from flask_login import current_user, login_user, logout_user
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy import select
+from werkzeug.security import check_password_hash
+
+from core import access, audit
+from core.database import db
+from core.models import AuditEntry
+from core.views import SwitchboardView
+
+# --- login and logout ------------------------------------------------------------
+
+
+class BackOfficeAuthDBView(AuthDBView):
+    """FAB's database login, plus the telehealth gate, single sessions and auditing."""
+
+    @expose("/login/", methods=["GET", "POST"])
+    @no_cache
+    def login(self) -> Any:
+        if g.user is not None and g.user.is_authenticated:
+            return redirect(self._get_safe_next_url())
+        form = LoginForm_db()
+        if form.validate_on_submit():
+            next_url = get_safe_redirect(request.args.get("next", ""))
+            username = (form.username.data or "").strip()
+            user, reason = self._authenticate(username, form.password.data or "")
+            if user is None or reason is not None:
+                action = "auth.login_refused" if user is not None else "auth.login_failed"
+                audit.record(action, target=username, details={"reason": reason}, actor=username)
+                flash(reason or str(self.invalid_login_message), "warning")
+                return redirect(self.appbuilder.get_url_for_login_with(next_url))
+            login_user(user, remember=False)
+            access.start_session(user)
+            audit.record("auth.login", target=username, actor=username)
+            return redirect(next_url)
+        return self.render_template(
+            self.login_template, title=self.title, form=form, appbuilder=self.appbuilder
+        )
+
+    def _authenticate(self, username: str, password: str) -> tuple[Any, str | None]:
+        sm = self.appbuilder.sm
+        user = SecurityManager.auth_user_db(sm, username, password)  # without the gate: say why
+        if user is None:
+            # FAB hides disabled accounts; say why, but only to someone who knows the password.
+            found = sm.find_user(username=username)
+            if (
+                found is not None
+                and not found.is_active
+                and found.password
+                and check_password_hash(found.password, password)
+            ):
+                return found, access.refusal(found)
+            return None, None
+        return user, access.refusal(user)
+
+    @expose("/logout/")
+    def logout(self) -> Any:
+        user = self._get_authenticated_user()
+        if user is not None:
+            audit.record("auth.logout", target=user.username, actor=user.username)
+            access.end_sessions(user.id, access.Ending("logout", "You signed out."))
+        access.forget_session()
+        logout_user()
+        return redirect(self.appbuilder.get_url_for_login)
+
+
+class AuditedUserView(UserDBModelView):
+    """FAB's user admin; deactivating a user ends their live session at once."""
+
+    class_permission_name = "UserDBModelView"  # keep FAB's permission name
+
+    def post_add(self, item: Any) -> None:
+        audit.record("security.user_added", target=item.username)
+
+    def post_update(self, item: Any) -> None:
+        audit.record(
+            "security.user_changed",
+            target=item.username,
+            details={"active": bool(item.active), "roles": [r.name for r in item.roles]},
+        )
+        if access.refusal(item) is not None:
+            access.end_sessions(item.id, access.SESSION_REVOKED)
+
+    def post_delete(self, item: Any) -> None:
+        audit.record("security.user_deleted", target=item.username)
+
+
+class AuditedRoleView(RoleModelView):
+    """FAB's role admin, with every change of a role or its permissions audited."""
+
+    class_permission_name = "RoleModelView"  # keep FAB's permission name
+
+    def pre_update(self, item: Any) -> None:
+        # The form has filled the role in already; SQLAlchemy still knows what changed.
+        history = sa_inspect(item).attrs.permissions.history
+        g.role_change = {
+            "granted": sorted(str(p) for p in history.added or ()),
+            "revoked": sorted(str(p) for p in history.deleted or ()),
+        }
+
+    def post_update(self, item: Any) -> None:
+        change = g.pop("role_change", {"granted": [], "revoked": []})
+        audit.record("security.role_changed", target=item.name, details=change)
+        if change["revoked"]:
+            # Live sockets were put in rooms by permission at connect: start them afresh.
+            for member in list(item.user):
+                access.end_sessions(member.id, access.PERMISSIONS_CHANGED)
+
+    def post_add(self, item: Any) -> None:
+        audit.record(
+            "security.role_added",
+            target=item.name,
+            details={"permissions": sorted(str(p) for p in item.permissions)},
+        )
+
+    def post_delete(self, item: Any) -> None:
+        audit.record("security.role_deleted", target=item.name)
+
+
+class BackOfficeSecurityManager(SecurityManager):
+    authdbview = BackOfficeAuthDBView
+    userdbmodelview = AuditedUserView
+    rolemodelview = AuditedRoleView
+
+    def auth_user_db(self, username: str, password: str) -> Any:
+        """FAB's check plus the telehealth gate, for every way in (the JWT API included)."""
+        user = super().auth_user_db(username, password)
+        return user if user is not None and access.refusal(user) is None else None
+
+    def register_views(self) -> None:
+        super().register_views()
+        self.appbuilder.add_view(
+            TelehealthUsersView, "Telehealth Users", icon="fa-user-md", category="Security"
+        )
+        self.appbuilder.add_view(
+            GroupRulesView, "Group Rules", icon="fa-toggle-on", category="Security"
+        )
+        self.appbuilder.add_view(AuditLogView, "Audit Log", icon="fa-history", category="Security")
+        self.appbuilder.add_view_no_menu(SessionView)
+
+
+# --- security admin pages -----------------------------------------------------------
+
+
+class TelehealthUsersView(SwitchboardView):
+    """Which users are enabled for telehealth."""
+
+    route_base = "/security/telehealth"
+    class_permission_name = "TelehealthAccess"
+
+    @expose("/")
+    @has_access
+    def list(self) -> Any:
+        sm = self.appbuilder.sm
+        users = db.session.scalars(select(sm.user_model).order_by(sm.user_model.username)).all()
+        rows = [
+            {
+                "user": user,
+                "enabled": access.telehealth_enabled(user.id),
+                "why": access.refusal(user),
+            }
+            for user in users
+        ]
+        return self.render_template("backoffice/telehealth_users.html", rows=rows)
+
+    @expose("/<int:user_id>", methods=["POST"])
+    @has_access
+    def switch(self, user_id: int) -> Any:
+        user = self.appbuilder.sm.get_user_by_id(user_id)
+        if user is None:
+            return jsonify(error=f"no user with id {user_id}"), 404
+        enabled = request.form.get("enabled") == "1"
+        access.set_telehealth(user, enabled)
+        flash(f"Telehealth {'enabled' if enabled else 'disabled'} for {user.username}.", "success")
+        return redirect(url_for("TelehealthUsersView.list"))
+
+
+class GroupRulesView(SwitchboardView):
+    """Group rules: named switches per role."""
+
+    route_base = "/security/group-rules"
+    class_permission_name = "GroupRules"
+
+    @expose("/")
+    @has_access
+    def list(self) -> Any:
+        return self.render_template(
+            "backoffice/group_rules.html",
+            rules=access.all_rules(),
+            roles=access.users_with_rule_states(),
+        )
+
+    @expose("/switch", methods=["POST"])
+    @has_access
+    def switch(self) -> Any:
+        sm = self.appbuilder.sm
+        role = sm.find_role(request.form.get("role", ""))
+        rule = next((r for r in access.all_rules() if r.name == request.form.get("rule")), None)
+        if role is None or rule is None:
+            flash("Unknown role or group rule.", "danger")
+            return redirect(url_for("GroupRulesView.list")), 400
+        enabled = request.form.get("enabled") == "1"
+        access.set_rule(role, rule, enabled)
+        flash(f"'{rule.name}' turned {'on' if enabled else 'off'} for {role.name}.", "success")
+        return redirect(url_for("GroupRulesView.list"))
+
+
+class AuditLogView(ModelView):
+    """The append-only audit log: search, read and export; never edit."""
+
+    route_base = "/security/audit"
+    datamodel = SQLAInterface(AuditEntry)
+    class_permission_name = "AuditLog"
+    method_permission_name = {"list": "read", "show": "read", "export": "read"}
+    base_permissions = ["can_read"]
+    base_order = ("at", "desc")
+    list_columns = ["at", "actor", "action", "target", "source", "ip"]
+    show_columns = ["at", "actor", "action", "target", "source", "ip", "user_agent", "details"]
+    search_columns = ["at", "actor", "action", "target", "source", "ip"]
+    list_template = "backoffice/audit_list.html"
+    page_size = 50
+
+    @expose("/export.csv")
+    @has_access
+    def export(self) -> Any:
+        """The entries matching the list's current filters (same query string), as CSV."""
+        get_filter_args(self._filters)
+        _count, items = self.datamodel.query(self._filters, "at", "desc")
+        buffer = io.StringIO()
+        writer = csv.writer(buffer)
+        writer.writerow(["at", "actor", "action", "target", "source", "ip", "details"])
+        for item in items:
+            writer.writerow(
+                [
+                    item.at.isoformat(),
+                    item.actor,
+                    item.action,
+                    item.target,
+                    item.source,
+                    item.ip,
+                    json.dumps(item.details) if item.details is not None else "",
+                ]
+            )
+        audit.record("security.audit_exported", details={"rows": len(items)})
+        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%d-%H%M%S")
+        return Response(
+            buffer.getvalue(),
+            mimetype="text/csv",
+            headers={"Content-Disposition": f"attachment; filename=audit-{stamp}.csv"},
+        )
+
+
+class SessionView(BaseView):
+    """The staff page's heartbeat: keeps an active user signed in, reports time left."""
+
+    route_base = "/session"
+    base_permissions: list[str] = []
+
+    @expose("/keepalive", methods=["POST"])
+    def keepalive(self) -> Any:
+        if not current_user.is_authenticated:
+            return jsonify(error="not signed in"), 401
+        return jsonify(idle_timeout=current_app.config["SESSION_IDLE_TIMEOUT"])
+
+
+# --- every request ---------------------------------------------------------------------
+
+QUIET_ENDPOINTS = {"static", "health", "appbuilder.static"}
+
+
+def check_staff_session() -> Any:
+    """End a staff session that was replaced, revoked, idle or too old."""
+    if request.endpoint in QUIET_ENDPOINTS or not current_user.is_authenticated:
+        return None
+    if request.endpoint and request.endpoint.endswith(".logout"):
+        return None
+    ending = access.session_problem(current_user, touch=True)
+    if ending is None:
+        return None
+    audit.record(
+        "auth.session_ended", target=current_user.username, details={"reason": ending.code}
+    )
+    access.forget_session()
+    logout_user()
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        return jsonify(error=ending.message, reason=ending.code), 401
+    flash(ending.message, "warning")
+    if request.endpoint and request.endpoint.endswith(".login"):
+        return None  # already on its way to the login page
+    next_url = request.full_path if request.method == "GET" else None
+    return redirect(current_app.extensions["appbuilder"].get_url_for_login_with(next_url))
+
+
+def new_csp_nonce() -> str:
+    nonce = getattr(g, "csp_nonce", None)
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(16)
+    return str(nonce)
+
+
+def security_headers(response: Response) -> Response:
+    frames = " ".join(
+        sorted({_origin(url) for url in current_app.config["DOCK_SITES"].values()} - {""})
+    )
+    policy = [
+        "default-src 'self'",
+        f"script-src 'self' 'nonce-{new_csp_nonce()}'",
+        "style-src 'self' 'unsafe-inline'",
+        "img-src 'self' data: blob:",
+        "font-src 'self' data:",
+        "media-src 'self' blob:",
+        "connect-src 'self' ws: wss:",
+        f"frame-src 'self' {frames}".strip(),
+        "frame-ancestors 'self'",
+        "form-action 'self'",
+        "base-uri 'self'",
+        "object-src 'none'",
+    ]
+    response.headers.setdefault("Content-Security-Policy", "; ".join(policy))
+    response.headers.setdefault("X-Content-Type-Options", "nosniff")
+    response.headers.setdefault("X-Frame-Options", "SAMEORIGIN")
+    response.headers.setdefault("Referrer-Policy", "same-origin")
+    response.headers.setdefault(
+        "Permissions-Policy", "camera=(self), microphone=(self), display-capture=(self)"
+    )
+    if current_app.config["SESSION_COOKIE_SECURE"]:
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
+    return response
+
+
+def _origin(url: str) -> str:
+    from urllib.parse import urlsplit
+
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.netloc}" if parts.scheme and parts.netloc else ""
+
+
+def init_security(app: Flask) -> None:
+    app.before_request(check_staff_session)
+    app.after_request(security_headers)
+    app.jinja_env.globals["csp_nonce"] = new_csp_nonce

@@ -1,0 +1,106 @@
+/* The back-office shell: the dock that keeps an embedded site open across pages. */
+(function () {
+  "use strict";
+  var KEY = "backoffice.dock";
+  var dock = document.getElementById("bo-dock");
+  if (!dock) { return; }
+  var frame = document.getElementById("bo-dock-frame");
+  var title = dock.querySelector(".bo-dock-title");
+  var toggle = document.getElementById("bo-dock-toggle");
+
+  function save(state) { sessionStorage.setItem(KEY, JSON.stringify(state)); }
+  function load() {
+    try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { return null; }
+  }
+  function show(state) {
+    if (!state) { dock.hidden = true; frame.removeAttribute("src"); return; }
+    dock.hidden = false;
+    title.textContent = state.title;
+    if (frame.getAttribute("src") !== state.url) { frame.setAttribute("src", state.url); }
+    dock.classList.toggle("minimised", !!state.minimised);
+    toggle.textContent = state.minimised ? "\u25A1" : "_";
+    toggle.title = state.minimised ? "Restore" : "Minimise";
+  }
+
+  document.addEventListener("click", function (event) {
+    var link = event.target.closest && event.target.closest("a.bo-dock-open");
+    if (!link) { return; }
+    event.preventDefault();
+    var state = { url: link.getAttribute("href"), title: link.dataset.dockTitle, minimised: false };
+    save(state); show(state);
+  });
+  toggle.addEventListener("click", function () {
+    var state = load(); if (!state) { return; }
+    state.minimised = !state.minimised; save(state); show(state);
+  });
+  document.getElementById("bo-dock-close").addEventListener("click", function () {
+    sessionStorage.removeItem(KEY); show(null);
+  });
+  show(load());
+})();
+
+/* The live session: one open page per login, session endings and idle logoff. */
+(function () {
+  "use strict";
+  var info = document.getElementById("bo-session");
+  if (!info || typeof io === "undefined") { return; }
+  var overlay = document.getElementById("bo-overlay");
+  var message = document.getElementById("bo-overlay-message");
+  var action = document.getElementById("bo-overlay-action");
+  var idle = Number(info.dataset.idle) * 1000;
+  var warning = Number(info.dataset.warning) * 1000;
+  var lastActivity = Date.now(), lastKeepalive = Date.now(), ended = false;
+
+  function show(text, label, onClick, kind) {
+    message.textContent = text;
+    action.textContent = label;
+    action.onclick = onClick;
+    overlay.dataset.kind = kind;
+    overlay.hidden = false;
+  }
+  function hide() { overlay.hidden = true; overlay.dataset.kind = ""; }
+  function toLogin() { window.location.assign(info.dataset.login); }
+
+  var socket = io("/staff", { transports: ["websocket", "polling"] });
+  window.backofficeSocket = socket;
+  socket.on("core.session_ended", function (data) {
+    ended = true;
+    socket.disconnect();
+    show(data.message, "Sign in again", toLogin, "ended");
+  });
+  socket.on("core.open_elsewhere", function (data) {
+    if (ended) { return; }
+    show(data.message, "Use here", function () {
+      socket.emit("core.use_here", {}, function (ack) { if (ack && ack.ok) { hide(); } });
+    }, "elsewhere");
+  });
+  socket.on("connect_error", function (error) {
+    if (error && /session ended|unauthorized/.test(error.message)) { window.location.reload(); }
+  });
+
+  function keepalive() {
+    lastKeepalive = Date.now();
+    return fetch(info.dataset.keepalive, {
+      method: "POST", headers: { "X-CSRFToken": info.dataset.csrf, "Accept": "application/json" },
+    }).then(function (response) { if (response.status === 401) { window.location.reload(); } });
+  }
+  ["mousemove", "keydown", "click", "scroll", "touchstart"].forEach(function (name) {
+    document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
+  });
+  setInterval(function () {
+    if (ended) { return; }
+    var now = Date.now();
+    // Activity on the page counts: tell the server at most once a minute.
+    if (lastActivity > lastKeepalive && now - lastKeepalive > Math.min(60000, idle / 4)) {
+      keepalive();
+    }
+    var quiet = now - Math.max(lastActivity, lastKeepalive);
+    if (quiet >= idle) {
+      window.location.reload();  // the server signs the idle session out and says why
+    } else if (quiet >= idle - warning && overlay.dataset.kind !== "idle") {
+      show("You will be signed out in " + Math.round(warning / 1000) +
+        " seconds because of inactivity.", "Stay signed in",
+        function () { lastActivity = Date.now(); keepalive().then(hide); }, "idle");
+    }
+  }, 1000);
+})();

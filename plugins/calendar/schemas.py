@@ -1,0 +1,134 @@
+"""Input of the Session Details form (HTML form or JSON), validated with marshmallow 3."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Mapping
+from typing import Any
+
+from marshmallow import (
+    Schema,
+    ValidationError,
+    fields,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
+
+from plugins.calendar.models import CONTACT_TYPES, RECURRENCES, STATUSES
+from plugins.calendar.schedule import parse_datetime
+
+MAX_OCCURRENCES = 200
+MAX_LENGTH = dt.timedelta(hours=12)
+
+
+class PracticeDateTime(fields.Field):
+    """ISO 8601 date and time; without an offset, in the practice's time zone → naive UTC."""
+
+    def _deserialize(self, value: Any, attr: str | None, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(value, str):
+            raise ValidationError("Give a date and time such as 2026-03-10T10:00.")
+        try:
+            return parse_datetime(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc).capitalize() + ".") from exc
+
+
+class AppointmentSchema(Schema):
+    client_id = fields.Integer(
+        required=True, strict=False, error_messages={"required": "Choose a client."}
+    )
+    clinician_id = fields.Integer(
+        required=True, strict=False, error_messages={"required": "Choose a clinician."}
+    )
+    start = PracticeDateTime(required=True, error_messages={"required": "Give the start."})
+    end = PracticeDateTime(required=True, error_messages={"required": "Give the end."})
+    contact_type = fields.String(
+        load_default="In person",
+        validate=validate.OneOf(CONTACT_TYPES, error="Contact type must be one of {choices}."),
+    )
+    status = fields.String(
+        load_default="Scheduled",
+        validate=validate.OneOf(STATUSES, error="Status must be one of {choices}."),
+    )
+    notes = fields.String(load_default="", validate=validate.Length(max=4000))
+    recurrence = fields.String(
+        load_default="none",
+        validate=validate.OneOf(list(RECURRENCES), error="Repeat must be one of {choices}."),
+    )
+    recurrence_count = fields.Integer(
+        load_default=None,
+        allow_none=True,
+        validate=validate.Range(
+            min=1, max=MAX_OCCURRENCES, error="Occurrences must be between {min} and {max}."
+        ),
+    )
+    recurrence_until = fields.Date(load_default=None, allow_none=True)
+    scope = fields.String(load_default="series", validate=validate.OneOf(["series", "occurrence"]))
+    occurrence = fields.String(load_default=None, allow_none=True)
+    view = fields.String(load_default=None, allow_none=True)
+
+    class Meta:
+        # HTML forms carry the CSRF token and the submit button's name.
+        unknown = "exclude"
+
+    @pre_load
+    def blanks_are_missing(self, data: Any, **kwargs: Any) -> Any:
+        if not isinstance(data, Mapping):
+            raise ValidationError("Send the appointment as a form or a JSON object.")
+        cleaned: dict[str, Any] = {}
+        for key in data:
+            value = data.get(key)
+            if isinstance(value, str):
+                value = value.strip()
+                if value == "":
+                    continue
+            cleaned[key] = value
+        return cleaned
+
+    @post_load
+    def single_has_no_rule(self, data: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+        if data.get("recurrence", "none") == "none":
+            data["recurrence_count"] = None
+            data["recurrence_until"] = None
+        return data
+
+    @validates_schema
+    def consistent(self, data: dict[str, Any], **kwargs: Any) -> None:
+        start, end = data.get("start"), data.get("end")
+        if start is not None and end is not None:
+            if end <= start:
+                raise ValidationError("The end must be after the start.", "end")
+            if end - start > MAX_LENGTH:
+                raise ValidationError("An appointment lasts at most 12 hours.", "end")
+        if data.get("recurrence", "none") == "none":
+            return
+        count, until = data.get("recurrence_count"), data.get("recurrence_until")
+        if count is None and until is None:
+            raise ValidationError(
+                "A repeating appointment needs a number of occurrences or an end date.",
+                "recurrence_count",
+            )
+        if count is not None and until is not None:
+            raise ValidationError(
+                "Give a number of occurrences or an end date, not both.", "recurrence_until"
+            )
+        if until is not None and start is not None:
+            if until < start.date():
+                raise ValidationError("The series cannot end before it starts.", "recurrence_until")
+            if until > start.date() + dt.timedelta(days=5 * 366):
+                raise ValidationError("A series lasts at most five years.", "recurrence_until")
+
+
+def first_messages(errors: Mapping[str, Any]) -> dict[str, str]:
+    """marshmallow's nested messages → one sentence per field."""
+    flat: dict[str, str] = {}
+    for key, value in errors.items():
+        if isinstance(value, list) and value:
+            flat[key] = str(value[0])
+        elif isinstance(value, Mapping):
+            flat[key] = "; ".join(first_messages(value).values())
+        else:
+            flat[key] = str(value)
+    return flat

@@ -1,0 +1,9 @@
+"""Payloads of the Consent plugin's Socket.IO events."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+
+class RequestStatusSchema(Schema):
+    request_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))

@@ -1,0 +1,58 @@
+"""Staff Chat: Practice channel and direct messages between staff."""
+
+from __future__ import annotations
+
+from core.api import Assets, MenuView, PluginInfo, SocketEvent, hookimpl
+
+NAME = "staff_chat"
+
+
+@hookimpl
+def backoffice_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        title="Staff Chat",
+        version="0.1.0",
+        description="Practice channel and direct messages between staff.",
+        menu_section="Staff Chat",
+        menu_icon="fa-comments",
+        menu_order=20,
+    )
+
+
+@hookimpl
+def backoffice_load_models() -> None:
+    from plugins.staff_chat import models  # noqa: F401
+
+
+@hookimpl
+def backoffice_views() -> list[MenuView]:
+    from plugins.staff_chat.views import StaffChatView
+
+    return [MenuView(StaffChatView, "Messages", icon="fa-comment")]
+
+
+@hookimpl
+def backoffice_socket_events() -> list[SocketEvent]:
+    from plugins.staff_chat.events import EVENTS
+
+    return EVENTS
+
+
+@hookimpl
+def backoffice_assets() -> Assets:
+    return Assets(js=("staff_chat/unread.js",), css=("staff_chat/staff_chat.css",))
+
+
+@hookimpl
+def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
+    from plugins.staff_chat.views import PERMISSION
+
+    chat = [PERMISSION, ("menu_access", "Staff Chat"), ("menu_access", "Messages")]
+    return {role: chat for role in ("Clinician", "Staff", "Practice Admin", "Security Admin")}
+
+
+@hookimpl
+def backoffice_seed_demo(password: str) -> None:
+    from plugins.staff_chat.chat import seed_demo
+
+    seed_demo()

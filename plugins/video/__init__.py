@@ -1,0 +1,143 @@
+"""Video: the telehealth session itself, WebRTC between clinician and patients.
+
+Media flows browser to browser (WebRTC); the host only relays the signalling (offers,
+answers, ICE candidates) over Socket.IO, to each participant's personal room. The database
+is the source of truth for who is in a session, its chat, and its start, end and duration.
+
+Domain events this plugin emits (ids, never names):
+
+- ``session.started``: the second participant joined (``session_id``, ``entry_id``,
+  ``waiting_entry_id``, ``provider_id``, ``client_id``, ``started_at``).
+- ``session.ended``: a clinician ended it (the same keys plus ``ended_at``,
+  ``duration_seconds``, ``participants``, ``ended_by``).
+- ``session.sent_back``: a clinician sent the patient back to the waiting room
+  (``entry_id``, ``session_id``).
+
+It listens to ``patient.admitted`` (creates or finds the session of the waiting-room entry)
+and ``patient.sent_back`` (takes the patient out of the call).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import click
+from flask import Blueprint, Flask
+
+from core.api import (
+    Assets,
+    DomainEvent,
+    MenuView,
+    PluginInfo,
+    SocketEvent,
+    hookimpl,
+)
+
+NAME = "video"
+
+
+@hookimpl
+def backoffice_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        title="Video Sessions",
+        version="0.1.0",
+        description="WebRTC video sessions between clinician and patients, signalled by the host.",
+        menu_section="Sessions",
+        menu_icon="fa-video-camera",
+        menu_order=15,
+        api_version=1,
+    )
+
+
+@hookimpl
+def backoffice_config_defaults() -> dict[str, Any]:
+    from plugins.video.service import CONFIG_DEFAULTS
+
+    return dict(CONFIG_DEFAULTS)
+
+
+@hookimpl
+def backoffice_load_models() -> None:
+    from plugins.video import models  # noqa: F401
+
+
+@hookimpl
+def backoffice_views() -> list[MenuView]:
+    from plugins.video.views import VideoCallView, VideoSessionView
+
+    return [
+        MenuView(VideoSessionView, "Video Sessions", icon="fa-video-camera"),
+        MenuView(VideoCallView, "Start a Video Session", icon="fa-plus"),
+    ]
+
+
+@hookimpl
+def backoffice_blueprints() -> list[Blueprint]:
+    from plugins.video.views import patient_blueprint
+
+    return [patient_blueprint()]
+
+
+@hookimpl
+def backoffice_socket_events() -> list[SocketEvent]:
+    from plugins.video.events import EVENTS
+
+    return EVENTS
+
+
+@hookimpl
+def backoffice_assets() -> Assets:
+    return Assets(js=("video/launcher.js",), css=("video/launcher.css",))
+
+
+@hookimpl
+def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
+    from plugins.video.views import CALL, LIST
+
+    menu = [("menu_access", "Sessions"), ("menu_access", "Video Sessions")]
+    read = [("can_list", LIST), ("can_show", LIST), *menu]
+    call = [
+        ("can_join", CALL),
+        ("can_start", CALL),
+        ("menu_access", "Start a Video Session"),
+    ]
+    return {"Clinician": [*read, *call], "Practice Admin": read, "Staff": read}
+
+
+@hookimpl
+def backoffice_domain_event(event: DomainEvent) -> None:
+    from plugins.video import service
+
+    if event.name == "patient.admitted":
+        service.on_patient_admitted(event.payload)
+    elif event.name == "patient.sent_back":
+        service.on_patient_sent_back(event.payload)
+
+
+@hookimpl
+def backoffice_cli_commands() -> list[click.Command]:
+    from flask.cli import with_appcontext
+
+    @click.command("video-end-stale")
+    @click.option(
+        "--after",
+        default=3600,
+        show_default=True,
+        help="End sessions nobody has been in for this many seconds.",
+    )
+    @with_appcontext
+    def end_stale(after: int) -> None:
+        """End video sessions that everyone left without ending (for reporting)."""
+        from plugins.video.service import end_stale_sessions
+
+        ended = end_stale_sessions(after)
+        click.echo(f"Ended {len(ended)} stale video session(s).")
+
+    return [end_stale]
+
+
+@hookimpl
+def backoffice_startup(app: Flask) -> None:
+    from plugins.video.service import ice_servers
+
+    ice_servers()  # a malformed STUN/TURN setting fails the plugin at boot, visibly

@@ -1,0 +1,136 @@
+"""Waiting Room: Live virtual waiting room: patients wait, staff admit, message and transfer.
+
+Domain events this plugin emits (payloads hold ids, never names; see ``room.domain_payload``
+for the common keys ``entry_id``, ``status``, ``invite_id``, ``invite_kind``, ``client_id``,
+``provider_id``, ``arrived_at``, ``admitted_at``, ``ended_at``, ``waited_seconds``,
+``copay_status``, ``copay_cents``):
+
+- ``patient.arrived``: a patient checked in.
+- ``patient.admitted``: staff admitted the patient (``admitted_by``, ``session_url``).
+- ``patient.transferred``: ``from_provider_id``, ``to_provider_id``, ``transferred_by``.
+- ``patient.sent_back``: staff sent an admitted patient back to waiting (``by``).
+- ``patient.left``: the patient left (``reason``: ``patient_left`` or ``grace_expired``).
+- ``patient.removed``: staff ended the visit (``reason``: ``removed`` or ``no_show``; ``by``).
+- ``patient.message_sent``: a chat message (``sender``: ``staff`` or ``patient``).
+- ``patient.copay_updated``: copay status or amount changed (``by``).
+- ``patient.waiting_long``: a long-wait alert (``level``: ``provider`` or ``practice``).
+
+It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``) and to
+``session.ended`` (``waiting_entry_id``: the visit is complete).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, Flask
+
+from core.api import (
+    Assets,
+    DashboardWidget,
+    DomainEvent,
+    MenuView,
+    PluginInfo,
+    SocketEvent,
+    hookimpl,
+)
+
+NAME = "waiting_room"
+ROLES_WITH_ACCESS = ("Clinician", "Staff", "Practice Admin")
+
+
+@hookimpl
+def backoffice_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        title="Waiting Room",
+        version="0.1.0",
+        description="Live virtual waiting room: patients wait, staff admit, message and transfer.",
+        menu_section="Waiting Room",
+        menu_icon="fa-users",
+        menu_order=10,
+        api_version=1,
+    )
+
+
+@hookimpl
+def backoffice_config_defaults() -> dict[str, Any]:
+    from plugins.waiting_room.room import CONFIG_DEFAULTS
+
+    return dict(CONFIG_DEFAULTS)
+
+
+@hookimpl
+def backoffice_load_models() -> None:
+    from plugins.waiting_room import models  # noqa: F401
+
+
+@hookimpl
+def backoffice_views() -> list[MenuView]:
+    from plugins.waiting_room.views import WaitingRoomView
+
+    return [MenuView(WaitingRoomView, "Live Waiting Room", icon="fa-users")]
+
+
+@hookimpl
+def backoffice_blueprints() -> list[Blueprint]:
+    from plugins.waiting_room.views import patient_blueprint
+
+    return [patient_blueprint()]
+
+
+@hookimpl
+def backoffice_socket_events() -> list[SocketEvent]:
+    from plugins.waiting_room.events import EVENTS
+
+    return EVENTS
+
+
+@hookimpl
+def backoffice_dashboard_widgets() -> list[DashboardWidget]:
+    return [DashboardWidget("Waiting room", "waiting_room/widget.html", order=10)]
+
+
+@hookimpl
+def backoffice_assets() -> Assets:
+    return Assets(js=("waiting_room/notify.js",), css=("waiting_room/waiting_room.css",))
+
+
+@hookimpl
+def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
+    grants = [
+        ("can_show", "WaitingRoom"),
+        ("can_manage", "WaitingRoom"),
+        ("menu_access", "Waiting Room"),
+        ("menu_access", "Live Waiting Room"),
+    ]
+    return {role: list(grants) for role in ROLES_WITH_ACCESS}
+
+
+@hookimpl
+def backoffice_domain_event(event: DomainEvent) -> None:
+    from plugins.waiting_room import room
+
+    if event.name in room.CONSENT_EVENTS:
+        room.on_consent(event.name, event.payload)
+    elif event.name == "session.ended":
+        room.on_session_ended(event.payload)
+
+
+@hookimpl
+def backoffice_seed_demo(password: str) -> None:
+    from plugins.waiting_room.demo import seed
+
+    seed()
+
+
+@hookimpl
+def backoffice_startup(app: Flask) -> None:
+    from flask_login import current_user
+
+    from plugins.waiting_room.room import widget_summary
+
+    def summary() -> dict[str, Any]:
+        user_id = getattr(current_user, "id", None) if current_user else None
+        return widget_summary(user_id)
+
+    app.add_template_global(summary, "waiting_room_summary")

@@ -1,0 +1,102 @@
+"""Payloads of the waiting room's Socket.IO events (marshmallow 3; unknown fields refused)."""
+
+from __future__ import annotations
+
+from marshmallow import Schema, fields, validate
+
+from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
+
+MESSAGE_MAX = 2000
+
+
+def _entry_id() -> fields.Integer:
+    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+
+
+def _body() -> fields.String:
+    return fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX))
+
+
+# --- staff ---------------------------------------------------------------------------
+
+
+class SubscribeSchema(Schema):
+    """Join the live waiting room; no payload."""
+
+
+class SnapshotSchema(Schema):
+    # all: every provider; mine: the caller's patients; unassigned; or a provider's user id.
+    scope = fields.String(
+        load_default="all",
+        validate=validate.Regexp(r"^(all|mine|unassigned|[1-9][0-9]{0,9})$"),
+    )
+
+
+class HeartbeatSchema(Schema):
+    """The staff page's periodic check-in; runs the grace-period and alert sweep."""
+
+
+class EntrySchema(Schema):
+    entry_id = _entry_id()
+
+
+class RemoveSchema(Schema):
+    entry_id = _entry_id()
+    reason = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class StaffMessageSchema(Schema):
+    entry_id = _entry_id()
+    body = _body()
+
+
+class TransferSchema(Schema):
+    entry_id = _entry_id()
+    to_provider_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    note = fields.String(load_default=None, validate=validate.Length(max=200))
+
+
+class CopaySchema(Schema):
+    entry_id = _entry_id()
+    status = fields.String(required=True, validate=validate.OneOf(COPAY_STATUSES))
+    amount_cents = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=10**7)
+    )
+
+
+class MuteSchema(Schema):
+    muted = fields.Boolean(required=True)
+
+
+class AvailabilitySchema(Schema):
+    availability = fields.String(required=True, validate=validate.OneOf(AVAILABILITIES))
+    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+# --- patient -------------------------------------------------------------------------
+
+
+class StatusSchema(Schema):
+    """The patient's snapshot and heartbeat: where am I, who am I waiting for."""
+
+
+class PatientMessageSchema(Schema):
+    body = _body()
+
+
+class DeviceCheckSchema(Schema):
+    camera = fields.Boolean(required=True)
+    microphone = fields.Boolean(required=True)
+    skipped = fields.Boolean(load_default=False)
+    latency_ms = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=60_000)
+    )
+    socket_latency_ms = fields.Float(
+        load_default=None, allow_none=True, validate=validate.Range(min=0, max=60_000)
+    )
+    error = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    browser = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+
+
+class LeaveSchema(Schema):
+    """The patient chose to leave the waiting room."""

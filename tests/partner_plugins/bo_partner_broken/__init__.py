@@ -1,0 +1,3 @@
+"""A partner plugin that raises at import."""
+
+raise RuntimeError("partner_broken exploded at import")

@@ -1,0 +1,52 @@
+"""A partner plugin that works: a page, a Socket.IO event and a domain-event listener."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask_appbuilder import BaseView, expose, has_access
+from marshmallow import Schema, fields
+
+from core.api import DomainEvent, MenuView, PluginInfo, SocketContext, SocketEvent, hookimpl
+
+RECEIVED: list[DomainEvent] = []
+
+
+class HelloView(BaseView):
+    route_base = "/partner-hello"
+    default_view = "show"
+
+    @expose("/")
+    @has_access
+    def show(self) -> Any:
+        return self.render_template("partner_hello/hello.html")
+
+
+class EchoSchema(Schema):
+    text = fields.String(required=True)
+
+
+def echo(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
+    return {"echo": payload["text"], "user": context.username}
+
+
+@hookimpl
+def backoffice_plugin_info() -> PluginInfo:
+    return PluginInfo(
+        title="Partner Hello", version="0.1.0", menu_section="Partner", requires=("tools",)
+    )
+
+
+@hookimpl
+def backoffice_views() -> list[MenuView]:
+    return [MenuView(HelloView, "Hello", icon="fa-smile-o")]
+
+
+@hookimpl
+def backoffice_socket_events() -> list[SocketEvent]:
+    return [SocketEvent("partner_hello.echo", echo, EchoSchema)]
+
+
+@hookimpl
+def backoffice_domain_event(event: DomainEvent) -> None:
+    RECEIVED.append(event)
