@@ -111,10 +111,12 @@ def test_clinician_and_patient_connect_chat_and_end(
     clinician.click("#video-camera-off")
     clinician.click("#video-share")
     expect(clinician.locator("#video-share")).to_have_attribute("aria-pressed", "true")
-    assert any(t.startswith("video:true:screen") for t in clinician.evaluate(sent))
+    tracks = clinician.evaluate(sent)
+    assert any(t.startswith("video:true:screen") for t in tracks), tracks
     clinician.click("#video-share")
     expect(clinician.locator("#video-share")).to_have_attribute("aria-pressed", "false")
-    assert not any("screen" in t for t in clinician.evaluate(sent))
+    tracks = clinician.evaluate(sent)
+    assert not any("screen" in t for t in tracks), tracks
     expect(patient.locator(f"{STATE}[data-state=connected]")).to_be_visible()
 
     # Chat, both ways.

@@ -149,18 +149,19 @@
     });
     return found;
   }
+  // Resolves once every peer sends the new track, so the buttons never run ahead of the media.
   function sendTrack(kind, track) {
-    Object.keys(peers).forEach(function (key) {
+    return Promise.all(Object.keys(peers).map(function (key) {
       var transceiver = senderFor(peers[key], kind);
       if (!transceiver) {
         if (track) { peers[key].pc.addTrack(track, localStream); }
-        return;
+        return Promise.resolve();
       }
-      transceiver.sender.replaceTrack(track).catch(function (e) { console.warn("replaceTrack", e); });
       if (track && (transceiver.direction === "recvonly" || transceiver.direction === "inactive")) {
         transceiver.direction = "sendrecv";  // renegotiates through negotiationneeded
       }
-    });
+      return transceiver.sender.replaceTrack(track).catch(function (e) { console.warn("replaceTrack", e); });
+    }));
   }
   async function switchDevice(kind) {
     try {
@@ -201,20 +202,20 @@
       var stream = await navigator.mediaDevices.getDisplayMedia({ video: true, audio: false });
       screenTrack = stream.getVideoTracks()[0];
       screenTrack.onended = stopShare;
-      sendTrack("video", screenTrack);
+      await sendTrack("video", screenTrack);
       showLocal();
       toggleButton("video-share", true, "Stop sharing");
     } catch (error) {
       if (error && error.name !== "NotAllowedError") { notice("Screen sharing did not start: " + error.message); }
     }
   }
-  function stopShare() {
+  async function stopShare() {
     if (!screenTrack) { return; }
     var track = screenTrack;
     screenTrack = null;
     track.onended = null;
     track.stop();
-    sendTrack("video", cameraTrack);
+    await sendTrack("video", cameraTrack);
     showLocal();
     toggleButton("video-share", false, "Share screen");
   }
