@@ -4,6 +4,8 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
 PYTEST_ARGS ?=
+# pytest-xdist workers; browser tests stay together on one of them (tests/browser/conftest.py).
+PYTEST_WORKERS ?= auto
 
 .PHONY: install run serve test lint typecheck pytest bench clean
 
@@ -28,7 +30,7 @@ typecheck: install
 	$(BIN)/mypy
 
 pytest: install
-	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -n $(PYTEST_WORKERS) --dist loadgroup $(PYTEST_ARGS)
 
 test: lint typecheck pytest
 

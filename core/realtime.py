@@ -129,8 +129,15 @@ def _on_staff_connect(auth: Any = None) -> bool:
     sm = current_app.extensions["appbuilder"].sm
     for permission, view_menu in sm.get_user_permissions(current_user):
         join_room(permission_room(permission, view_menu))
-    _claim_tab()
+    if not is_companion(auth):
+        _claim_tab()
     return True
+
+
+def is_companion(auth: Any) -> bool:
+    """A companion window (a call window beside the back office) serves the live page; it
+    neither claims the session's one live tab nor is told when another page does."""
+    return isinstance(auth, dict) and auth.get("companion") is True
 
 
 def permission_room(permission: str, view_menu: str) -> str:

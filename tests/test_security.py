@@ -176,6 +176,28 @@ def test_a_second_tab_is_told_and_can_take_over(app: Flask, client: FlaskClient)
     assert events(first_tab, "core.open_elsewhere") == []
 
 
+def test_a_companion_window_neither_takes_the_live_tab_nor_is_told(
+    app: Flask, client: FlaskClient
+) -> None:
+    login(client, "clinician1")
+    page = staff_socket(app, client)
+    companion = socketio_of(app).test_client(
+        app, namespace="/staff", flask_test_client=client, auth={"companion": True}
+    )
+    assert companion.is_connected("/staff")
+    assert events(page, "core.open_elsewhere") == []
+    live = staff_socket(app, client)  # a real second tab
+    assert len(events(page, "core.open_elsewhere")) == 1
+    for not_a_flag in ({"companion": "yes"}, ["companion"], "companion"):
+        tab = socketio_of(app).test_client(
+            app, namespace="/staff", flask_test_client=client, auth=not_a_flag
+        )
+        assert tab.is_connected("/staff")
+        assert len(events(live, "core.open_elsewhere")) == 1, not_a_flag
+        live = tab
+    assert events(companion, "core.open_elsewhere") == []
+
+
 def test_idle_logoff(make_app: Callable[..., Flask]) -> None:
     app = make_app(SESSION_IDLE_TIMEOUT=1.0)
     client = app.test_client()

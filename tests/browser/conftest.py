@@ -36,10 +36,12 @@ expect.set_options(timeout=TIMEOUT_MS)
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """Every test under tests/browser carries the ``browser`` marker."""
+    """Every test under tests/browser carries the ``browser`` marker and, under pytest-xdist,
+    runs on one worker: two Chromiums with fake media on two cores starve each other."""
     for item in items:
         if HERE in item.path.resolve().parents:
             item.add_marker(pytest.mark.browser)
+            item.add_marker(pytest.mark.xdist_group("browser"))
 
 
 @pytest.hookimpl(wrapper=True, tryfirst=True)

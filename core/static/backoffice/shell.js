@@ -61,7 +61,10 @@
   function hide() { overlay.hidden = true; overlay.dataset.kind = ""; }
   function toLogin() { window.location.assign(info.dataset.login); }
 
-  var socket = io("/staff", { transports: ["websocket", "polling"] });
+  // A window opened under a name starting "bo-companion" (e.g. a video call beside the back
+  // office) is a companion: it never takes the live tab, so it never shows "open elsewhere".
+  var companion = window.name.indexOf("bo-companion") === 0;
+  var socket = io("/staff", { transports: ["websocket", "polling"], auth: { companion: companion } });
   window.backofficeSocket = socket;
   socket.on("core.session_ended", function (data) {
     ended = true;

@@ -39,6 +39,9 @@
   };
   var ACTIVITY_EVERY = 60000;  // keep the clinician signed in while the call runs
   var HEARTBEAT_KEY = "backoffice.video.call";
+  // "bo-companion…" windows are the back office's companions (core's shell.js): they never
+  // take the live tab from the main window.
+  var CALL_WINDOW = "bo-companion-video-call";
 
   var socket = staffSide ? window.backofficeSocket
     : (typeof io === "function" ? io("/patient", { auth: { token: cfg.token }, transports: ["websocket", "polling"] }) : null);
@@ -650,7 +653,7 @@
       document.body.classList.toggle("video-compact", on);
       toggleButton("video-compact", on, on ? "Expand" : "Shrink");
       $("video-compact").querySelector("i").className = on ? "fa fa-expand" : "fa fa-compress";
-      if (window.opener || window.name.indexOf("video-call") === 0) {
+      if (window.opener || window.name.indexOf(CALL_WINDOW) === 0) {
         try { if (on) { window.resizeTo(420, 400); } else { window.resizeTo(1100, 760); } } catch (e) { /* not a popup */ }
       }
       var remote = document.querySelector(".video-tile-remote video");
@@ -670,26 +673,21 @@
     });
     $("video-popout").addEventListener("click", function () {
       var url = cfg.callUrl + "?compact=1";
-      var popup = window.open(url, "video-call-session-" + sessionId, "popup,width=420,height=400");
+      var popup = window.open(url, CALL_WINDOW + "-session-" + sessionId, "popup,width=420,height=400");
       if (!popup) { notice("Your browser blocked the new window. Allow pop-ups for this site."); return; }
       poppedOut = true;  // the new window re-joins as the same participant
       Object.keys(peers).forEach(closePeer);
       stopMedia();
       window.location.assign(cfg.indexUrl);
     });
-    if (window.opener || window.name.indexOf("video-call") === 0) { $("video-popout").hidden = true; }
+    if (window.opener || window.name.indexOf(CALL_WINDOW) === 0) { $("video-popout").hidden = true; }
 
     // The login ended (signed in elsewhere, revoked, idle): the call ends here too.
     socket.on("core.session_ended", function () {
       finish("error", "Your sign-in ended, so you left the call. Sign in again to re-join.");
     });
 
-    // This window is a companion of the back office, not a rival tab: never let "open in
-    // another tab" block it, and tell other back-office pages a call is running here.
-    socket.on("core.open_elsewhere", function () {
-      var overlay = document.getElementById("bo-overlay");
-      if (overlay && overlay.dataset.kind === "elsewhere" && !over) { overlay.hidden = true; overlay.dataset.kind = ""; }
-    });
+    // Tell the other back-office pages a call is running here (their "Back to the call").
     var beat = function () {
       if (over) { return; }
       try {

@@ -48,7 +48,7 @@
       var running = reach(beat.name);
       if (running) { event.preventDefault(); running.focus(); return; }
     }
-    var popup = window.open(url.href, "video-call-" + kind + "-" + id, "popup,width=1000,height=700");
+    var popup = window.open(url.href, "bo-companion-video-call-" + kind + "-" + id, "popup,width=1000,height=700");
     if (popup) { event.preventDefault(); popup.focus(); }
   });
 
@@ -70,17 +70,6 @@
   setInterval(function () { pill.hidden = !heartbeat(); }, 2000);
   pill.hidden = !heartbeat();
 
-  var socket = window.backofficeSocket;
-  if (socket) {
-    socket.on("core.open_elsewhere", function () {
-      // The other "tab" is this login's call window: a companion, not a rival.
-      var overlay = document.getElementById("bo-overlay");
-      if (heartbeat() && overlay && overlay.dataset.kind === "elsewhere") {
-        overlay.hidden = true;
-        overlay.dataset.kind = "";
-      }
-    });
-  }
   setInterval(function () {
     if (heartbeat()) { document.dispatchEvent(new Event("mousemove")); }
   }, 60000);
