@@ -23,6 +23,7 @@ if TYPE_CHECKING:
         MenuLink,
         MenuView,
         PluginInfo,
+        SocketContext,
         SocketEvent,
     )
 
@@ -85,6 +86,18 @@ def backoffice_assets() -> Assets:
 @hookspec
 def backoffice_socket_events() -> list[SocketEvent]:
     """Socket.IO events the plugin handles, each with its payload schema."""
+
+
+@hookspec
+def backoffice_socket_connected(context: SocketContext) -> None:
+    """A staff or patient socket was accepted: a page opened, or came back after a drop."""
+
+
+@hookspec
+def backoffice_socket_disconnected(context: SocketContext, reason: str) -> None:
+    """A socket went away; ``reason`` is ``client`` (the page hung up), ``server`` (the host
+    ended it) or ``lost`` (closed tab, dropped network or timeout). A page that comes back
+    connects anew, possibly before this is called for its old socket."""
 
 
 @hookspec

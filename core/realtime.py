@@ -103,12 +103,14 @@ def _has_permission(permission: str, view_menu: str) -> bool:
     return bool(current_app.extensions["appbuilder"].sm.has_access(permission, view_menu))
 
 
-def _context(namespace: str) -> SocketContext | None:
+def _context(namespace: str, *, checked: bool = True) -> SocketContext | None:
+    """Who is on this socket; ``checked`` also requires the staff login to be still valid."""
     sid = getattr(request, "sid", "")
     if namespace == NAMESPACES["staff"]:
         if not current_user.is_authenticated:
             return None
-        if access.session_problem(current_user, touch=False, timers=False) is not None:
+        problem = checked and access.session_problem(current_user, touch=False, timers=False)
+        if problem:
             return None
         return SocketContext(
             sid=sid, namespace=namespace, user_id=current_user.id, username=current_user.username
@@ -119,7 +121,7 @@ def _context(namespace: str) -> SocketContext | None:
     return SocketContext(sid=sid, namespace=namespace, patient=patient)
 
 
-def _on_staff_connect(auth: Any = None) -> bool:
+def _staff_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthorized")
     if access.session_problem(current_user, touch=False, timers=False) is not None:
@@ -161,7 +163,7 @@ def _on_use_here(data: Any = None) -> dict[str, Any]:
     return {"ok": True, "data": None}
 
 
-def _on_patient_connect(auth: Any = None) -> bool:
+def _patient_connect(auth: Any = None) -> bool:
     token = auth.get("token") if isinstance(auth, dict) else None
     claims = tokens.verify_patient_token(token) if isinstance(token, str) else None
     if claims is None:
@@ -184,12 +186,42 @@ def init_realtime(app: Flask, hub: Hub) -> SocketIO:
         manage_session=True,
     )
     staff, patient = NAMESPACES["staff"], NAMESPACES["patient"]
-    socketio.on_event("connect", _on_staff_connect, namespace=staff)
-    socketio.on_event("connect", _on_patient_connect, namespace=patient)
+    socketio.on_event("connect", _connect_handler(hub, staff, _staff_connect), namespace=staff)
+    socketio.on_event(
+        "connect", _connect_handler(hub, patient, _patient_connect), namespace=patient
+    )
     socketio.on_event("core.use_here", _on_use_here, namespace=staff)
     for namespace in (staff, patient):
+        socketio.on_event("disconnect", _disconnect_handler(hub, namespace), namespace=namespace)
         socketio.on_event("*", _dispatcher(hub, namespace), namespace=namespace)
     return socketio
+
+
+#: python-socketio's disconnect reasons, in the words of the plugin contract.
+_REASONS = {"client disconnect": "client", "server disconnect": "server"}
+
+
+def _connect_handler(hub: Hub, namespace: str, accept: Any) -> Any:
+    def on_connect(auth: Any = None) -> bool:
+        accept(auth)
+        context = _context(namespace, checked=False)
+        if context is not None:
+            hub.plugins.call_each("backoffice_socket_connected", context=context)
+        return True
+
+    on_connect.__name__ = f"connect_{namespace.strip('/')}"
+    return on_connect
+
+
+def _disconnect_handler(hub: Hub, namespace: str) -> Any:
+    def on_disconnect(reason: Any = None) -> None:
+        context = _context(namespace, checked=False)
+        if context is not None:
+            said = _REASONS.get(str(reason), "lost")
+            hub.plugins.call_each("backoffice_socket_disconnected", context=context, reason=said)
+
+    on_disconnect.__name__ = f"disconnect_{namespace.strip('/')}"
+    return on_disconnect
 
 
 def _dispatcher(hub: Hub, namespace: str) -> Any:

@@ -25,7 +25,7 @@ from core.database import db
 from core.models import AuditEntry, Client
 from core.realtime import socketio_of
 from core.types import DomainEvent
-from plugins.waiting_room.models import WaitingEntry, utcnow
+from plugins.waiting_room.models import WaitingEntry, WaitingSocket, utcnow
 from tests.conftest import login
 
 STAFF = "/staff"
@@ -727,6 +727,63 @@ def test_a_closed_page_keeps_its_place_within_the_grace_period(make_room: Any) -
     # Coming back after it: a new check-in at the end of the line.
     ended = ack_ok(room.patient(first["token"]).call("waiting_room.status"))
     assert ended["status"] == "left" and ended["live"] is False
+
+
+def test_a_dropped_socket_shows_away_at_once_unless_another_page_holds_the_place(
+    make_room: Any,
+) -> None:
+    room = make_room(WAITING_ROOM_LEAVE_GRACE=30)
+    staff = room.staff("clinician1")
+    joined = room.check_in(join_path(room.invite()), name="Dropped")
+    entry_id = joined["entry_id"]
+    phone = room.patient(joined["token"])
+    laptop = room.patient(joined["token"])
+
+    # One of two pages drops: the other still holds the place.
+    phone.sio.disconnect(PATIENT)
+    assert room.entry(entry_id).disconnected_at is None
+    # The network comes back: the new socket connects before the old one is noticed gone,
+    # as happens when a client reconnects faster than the server's ping timeout.
+    back = room.patient(joined["token"])
+    laptop.sio.disconnect(PATIENT)
+    assert room.entry(entry_id).disconnected_at is None
+    staff.received()
+
+    # A socket of a worker that died without a word stops counting once its heartbeats stop.
+    with room.app.app_context():
+        stale = utcnow() - dt.timedelta(minutes=5)
+        db.session.add(WaitingSocket(sid="dead-worker", entry_id=entry_id, seen_at=stale))
+        db.session.commit()
+
+    # The last page drops: away at once, the grace period runs, staff are told.
+    back.sio.disconnect(PATIENT)
+    gone = room.entry(entry_id)
+    assert gone.disconnected_at is not None and gone.status == "waiting"
+    [update] = staff.received("waiting_room.update")
+    assert update["entry"]["id"] == entry_id and update["entry"]["connection"] == "away"
+
+    # Reconnecting is enough to be present again, before any heartbeat.
+    room.patient(joined["token"])
+    assert room.entry(entry_id).disconnected_at is None
+    assert staff.received("waiting_room.update")[-1]["entry"]["connection"] == "online"
+
+
+def test_sockets_of_other_patient_tokens_leave_the_waiting_room_alone(make_room: Any) -> None:
+    from core.api import new_patient_token
+
+    room = make_room()
+    joined = room.check_in(join_path(room.invite()))
+    with room.app.app_context():
+        video_only = new_patient_token(video_session=1)
+    sio = socketio_of(room.app).test_client(
+        room.app,
+        namespace=PATIENT,
+        flask_test_client=room.app.test_client(),
+        auth={"token": video_only},
+    )
+    assert sio.is_connected(PATIENT)
+    sio.disconnect(PATIENT)
+    assert room.entry(joined["entry_id"]).disconnected_at is None
 
 
 def test_a_silent_page_turns_away_then_left(make_room: Any) -> None:

@@ -31,6 +31,7 @@ from core.api import (
     DomainEvent,
     MenuView,
     PluginInfo,
+    SocketContext,
     SocketEvent,
     hookimpl,
 )
@@ -83,6 +84,30 @@ def backoffice_socket_events() -> list[SocketEvent]:
     from plugins.waiting_room.events import EVENTS
 
     return EVENTS
+
+
+@hookimpl
+def backoffice_socket_connected(context: SocketContext) -> None:
+    from plugins.waiting_room import room
+
+    entry_id = _entry_of(context)
+    if entry_id is not None:
+        room.socket_opened(entry_id, context.sid)
+
+
+@hookimpl
+def backoffice_socket_disconnected(context: SocketContext) -> None:
+    from plugins.waiting_room import room
+
+    entry_id = _entry_of(context)
+    if entry_id is not None:
+        room.socket_closed(entry_id, context.sid)
+
+
+def _entry_of(context: SocketContext) -> int | None:
+    """The waiting-room entry of a patient socket; other patient tokens (video) have none."""
+    entry_id = (context.patient or {}).get("entry")
+    return entry_id if isinstance(entry_id, int) and not isinstance(entry_id, bool) else None
 
 
 @hookimpl

@@ -120,16 +120,16 @@ def _view(entry: WaitingEntry) -> dict[str, Any]:
 
 
 def status(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    return _view(room.patient_seen(patient_entry(context)))
+    return _view(room.patient_seen(patient_entry(context), context.sid))
 
 
 def patient_message(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    entry = room.patient_seen(patient_entry(context))
+    entry = room.patient_seen(patient_entry(context), context.sid)
     return _view(room.patient_message(entry, payload["body"]))
 
 
 def device_check(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    entry = room.patient_seen(patient_entry(context))
+    entry = room.patient_seen(patient_entry(context), context.sid)
     return _view(room.record_device_check(entry, payload))
 
 

@@ -134,6 +134,20 @@ class WaitingDevice(Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
 
 
+class WaitingSocket(Model):
+    """A live Socket.IO connection of a patient page. When an entry's last one goes, the
+    patient shows as away at once (the grace period starts). ``seen_at`` moves with the
+    page's heartbeats, so the row of a worker that died without a word soon stops counting."""
+
+    __tablename__ = "waiting_room_socket"
+
+    sid: Mapped[str] = mapped_column(String(64), primary_key=True)
+    entry_id: Mapped[int] = mapped_column(
+        ForeignKey("waiting_room_entry.id"), nullable=False, index=True
+    )
+    seen_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False, default=utcnow)
+
+
 class WaitingMessage(Model):
     """A chat message between the practice and a waiting patient; both sides see it."""
 

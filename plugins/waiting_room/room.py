@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, delete, func, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.api import (
@@ -43,6 +43,7 @@ from plugins.waiting_room.models import (
     WaitingEntry,
     WaitingMessage,
     WaitingRoomState,
+    WaitingSocket,
     utcnow,
 )
 
@@ -917,11 +918,14 @@ def snapshot(user_id: int, scope: str = "all") -> dict[str, Any]:
 # --- presence, the grace period and long-wait alerts ------------------------------------
 
 
-def patient_seen(entry: WaitingEntry) -> WaitingEntry:
-    """The patient's page checked in: present again (a change staff see) or still here."""
+def patient_seen(entry: WaitingEntry, sid: str | None = None) -> WaitingEntry:
+    """The patient's page checked in (through socket ``sid``): present again (a change
+    staff see) or still here."""
     if not entry.is_live:
         return entry
     now = utcnow()
+    if sid:
+        _touch_socket(entry.id, sid, now)
     if entry.disconnected_at is None and entry.last_seen_at is not None:
         entry.last_seen_at = now
         db_session().commit()
@@ -965,6 +969,47 @@ def patient_away(entry: WaitingEntry) -> WaitingEntry:
     db_session().commit()
     announce(entry, "connection")
     return entry
+
+
+def _touch_socket(entry_id: int, sid: str, now: dt.datetime) -> None:
+    session = db_session()
+    touched = session.execute(
+        update(WaitingSocket)
+        .where(WaitingSocket.sid == sid)
+        .values(entry_id=entry_id, seen_at=now)
+        .execution_options(synchronize_session=False)
+    )
+    if touched.rowcount:
+        return
+    session.add(WaitingSocket(sid=sid, entry_id=entry_id, seen_at=now))
+    try:
+        session.commit()
+    except IntegrityError:  # another event of the same socket got here first
+        session.rollback()
+
+
+def socket_opened(entry_id: int, sid: str) -> None:
+    """A page of this entry connected: it is present (again)."""
+    entry = db_session().get(WaitingEntry, entry_id)
+    if entry is not None:
+        patient_seen(entry, sid)
+
+
+def socket_closed(entry_id: int, sid: str) -> None:
+    """A page of this entry lost its connection: away once no other page of it is connected.
+    A page that reconnected first already holds a new socket, so it stays present."""
+    session = db_session()
+    session.execute(delete(WaitingSocket).where(WaitingSocket.sid == sid))
+    session.commit()
+    entry = session.get(WaitingEntry, entry_id)
+    if entry is None or not entry.is_live:
+        return
+    others = select(func.count()).where(
+        WaitingSocket.entry_id == entry_id,
+        WaitingSocket.seen_at >= utcnow() - seconds("WAITING_ROOM_AWAY_AFTER"),
+    )
+    if not session.scalar(others):
+        patient_away(entry)
 
 
 def patient_leave(entry: WaitingEntry) -> WaitingEntry:
