@@ -19,6 +19,8 @@ INSTANCE_DIR = Path(os.environ.get("BACKOFFICE_INSTANCE_DIR", Path.cwd() / "inst
 # --- The practice -----------------------------------------------------------
 APP_NAME = "Telehealth Back Office"
 PRACTICE_NAME = "Demo Behavioral Health"
+#: IANA zone of the practice: calendars, appointment times in messages, reports.
+PRACTICE_TIMEZONE = "UTC"
 TELEHEALTH_ENABLED = True
 
 # --- Server -----------------------------------------------------------------
@@ -102,6 +104,10 @@ DOCK_SITES: dict[str, str] = {
 
 # --- Demo -------------------------------------------------------------------
 DEMO_PASSWORD = ""
+
+
+class ConfigError(ValueError):
+    """A setting that cannot work; the ``backoffice`` command prints it and exits."""
 
 
 def _parse(raw: str, default: Any) -> Any:

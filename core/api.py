@@ -17,6 +17,7 @@ from core import hookspecs
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
+from core.ratelimit import rate_limited
 from core.types import (
     API_VERSION,
     Assets,
@@ -60,13 +61,16 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "notify",
+    "practice_timezone",
     "public_route",
+    "rate_limited",
     "resolve_invite",
     "revoke_invite",
     "send_email",
     "send_sms",
     "staff_members",
     "verify_patient_token",
+    "within_rate_limit",
 ]
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
@@ -213,3 +217,19 @@ def public_route(reason: str) -> Any:
         return view
 
     return mark
+
+
+def within_rate_limit(limit: str, *identifiers: str) -> bool:
+    """Count one hit against ``limit`` (e.g. ``"20 per minute"``) for ``identifiers``, shared
+    by every worker; false once it is reached. For Socket.IO handlers: raise
+    ``SocketError("rate_limited", ...)`` when false. Views use ``@rate_limited``."""
+    from core.ratelimit import within_limit
+
+    return within_limit(limit, *identifiers)
+
+
+def practice_timezone() -> Any:
+    """The practice's time zone (config ``PRACTICE_TIMEZONE``) as a ``zoneinfo.ZoneInfo``."""
+    from core.practice import practice_timezone as _zone
+
+    return _zone()

@@ -11,12 +11,16 @@ import click
 from flask import Flask, current_app
 from flask.cli import FlaskGroup, with_appcontext
 
+from config import ConfigError
 from core.app import create_app, plugin_manager, set_plugin_enabled
 from core.plugins import PluginSwitchError
 
 
 def _make_app() -> Flask:
-    app = create_app()
+    try:
+        app = create_app()
+    except ConfigError as exc:
+        raise SystemExit(f"backoffice: {exc}") from exc
     for command in _plugin_commands(app):
         app.cli.add_command(command)  # FlaskGroup looks plugin commands up on app.cli
     return app

@@ -10,6 +10,8 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import pytest
+
 from tests.conftest import ROOT, TEST_SECRET, LiveServer, live_login
 
 
@@ -61,6 +63,16 @@ def test_unknown_plugin_is_a_clear_error(database_url: str, tmp_path: Path) -> N
     result = backoffice(database_url, tmp_path, "plugins", "disable", "nope")
     assert result.returncode != 0
     assert "no plugin named 'nope' is installed" in result.stderr
+    assert "Traceback" not in result.stderr
+
+
+def test_a_setting_that_cannot_work_is_a_clear_error(
+    database_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("BACKOFFICE_PRACTICE_TIMEZONE", "Mars/Olympus")
+    result = backoffice(database_url, tmp_path, "plugins", "list")
+    assert result.returncode != 0
+    assert "PRACTICE_TIMEZONE 'Mars/Olympus' is not a time zone" in result.stderr
     assert "Traceback" not in result.stderr
 
 
