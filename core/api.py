@@ -14,6 +14,7 @@ import pluggy
 from flask_appbuilder import Model
 
 from core import hookspecs
+from core.immutable import allow_row_changes, forbid_row_changes
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
@@ -50,10 +51,12 @@ __all__ = [
     "Client",
     "InviteError",
     "PatientInvite",
+    "allow_row_changes",
     "audit",
     "create_invite",
     "db_session",
     "emit_domain_event",
+    "forbid_row_changes",
     "group_rule_enabled",
     "hookimpl",
     "is_plugin_enabled",

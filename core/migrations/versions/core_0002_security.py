@@ -10,6 +10,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from core.immutable import allow_row_changes, forbid_row_changes
+
 revision: str = "core_0002"
 down_revision: str | Sequence[str] | None = "core_0001"
 branch_labels: str | Sequence[str] | None = None
@@ -36,49 +38,10 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["user_id"], ["ab_user.id"], ondelete="CASCADE"),
         sa.PrimaryKeyConstraint("user_id"),
     )
-    _protect_audit_log()
+    forbid_row_changes("bo_audit_log")  # the audit log is append-only
 
 
 def downgrade() -> None:
-    _unprotect_audit_log()
+    allow_row_changes("bo_audit_log")  # the audit log is append-only
     op.drop_table("bo_user_access")
     op.drop_table("bo_group_rule_state")
-
-
-# The audit log is append-only: the database itself refuses UPDATE and DELETE.
-PG_FUNCTION = """
-CREATE OR REPLACE FUNCTION bo_audit_log_append_only() RETURNS trigger AS $$
-BEGIN
-    RAISE EXCEPTION 'bo_audit_log is append-only: % refused', TG_OP;
-END;
-$$ LANGUAGE plpgsql
-"""
-
-
-def _protect_audit_log() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute(PG_FUNCTION)
-        op.execute(
-            "CREATE TRIGGER bo_audit_log_append_only BEFORE UPDATE OR DELETE ON bo_audit_log "
-            "FOR EACH ROW EXECUTE FUNCTION bo_audit_log_append_only()"
-        )
-        op.execute(
-            "CREATE TRIGGER bo_audit_log_no_truncate BEFORE TRUNCATE ON bo_audit_log "
-            "FOR EACH STATEMENT EXECUTE FUNCTION bo_audit_log_append_only()"
-        )
-    elif op.get_bind().dialect.name == "sqlite":
-        for verb in ("UPDATE", "DELETE"):
-            op.execute(
-                f"CREATE TRIGGER bo_audit_log_no_{verb.lower()} BEFORE {verb} ON bo_audit_log "
-                f"BEGIN SELECT RAISE(ABORT, 'bo_audit_log is append-only: {verb} refused'); END"
-            )
-
-
-def _unprotect_audit_log() -> None:
-    if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP TRIGGER IF EXISTS bo_audit_log_append_only ON bo_audit_log")
-        op.execute("DROP TRIGGER IF EXISTS bo_audit_log_no_truncate ON bo_audit_log")
-        op.execute("DROP FUNCTION IF EXISTS bo_audit_log_append_only()")
-    elif op.get_bind().dialect.name == "sqlite":
-        op.execute("DROP TRIGGER IF EXISTS bo_audit_log_no_update")
-        op.execute("DROP TRIGGER IF EXISTS bo_audit_log_no_delete")
