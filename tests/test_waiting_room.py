@@ -25,7 +25,7 @@ from core.database import db
 from core.models import AuditEntry, Client
 from core.realtime import socketio_of
 from core.types import DomainEvent
-from plugins.waiting_room.models import WaitingEntry, WaitingSocket, utcnow
+from plugins.waiting_room.models import WaitingEntry, WaitingMessage, WaitingSocket, utcnow
 from tests.conftest import login
 
 STAFF = "/staff"
@@ -983,6 +983,21 @@ def test_check_ins_are_rate_limited_per_address(make_room: Any) -> None:
     statuses = [room.join("/wait/demo-practice", http=http).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
     assert http.get("/wait/demo-practice").status_code == 200  # only check-ins are limited
+
+
+def test_a_patient_cannot_flood_the_practice_with_messages(make_room: Any) -> None:
+    room = make_room(RATELIMIT_ENABLED=True, WAITING_ROOM_PATIENT_MESSAGE_RATE_LIMIT="2 per minute")
+    joined = room.check_in(join_path(room.invite()))
+    phone, laptop = room.patient(joined["token"]), room.patient(joined["token"])
+    ack_ok(phone.call("waiting_room.message", {"body": "one"}))
+    ack_ok(laptop.call("waiting_room.message", {"body": "two"}))
+    refused = ack_error(phone.call("waiting_room.message", {"body": "three"}), "rate_limited")
+    assert "too fast" in refused["message"]
+    other = room.patient(room.check_in(join_path(room.invite()))["token"])
+    ack_ok(other.call("waiting_room.message", {"body": "another patient is not held up"}))
+    with room.app.app_context():
+        bodies = [m.body for m in db.session.scalars(select(WaitingMessage))]
+    assert "three" not in bodies and "two" in bodies
 
 
 def test_a_disabled_waiting_room_closes_its_doors(room: Room) -> None:

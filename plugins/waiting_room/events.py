@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from core.api import SocketContext, SocketError, SocketEvent, db_session
+from core.api import SocketContext, SocketError, SocketEvent, db_session, within_rate_limit
 from plugins.waiting_room import room, schemas
 from plugins.waiting_room.models import WaitingEntry
 
@@ -124,7 +124,11 @@ def status(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
 
 
 def patient_message(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    entry = room.patient_seen(patient_entry(context), context.sid)
+    entry = patient_entry(context)
+    limit = str(room.config("WAITING_ROOM_PATIENT_MESSAGE_RATE_LIMIT"))
+    if not within_rate_limit(limit, "waiting_room.message", str(entry.id)):
+        raise SocketError("rate_limited", "You are sending messages too fast; wait a moment.")
+    entry = room.patient_seen(entry, context.sid)
     return _view(room.patient_message(entry, payload["body"]))
 
 

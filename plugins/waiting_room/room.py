@@ -100,10 +100,12 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "WAITING_ROOM_PATIENT_SESSION_URL": "/video/p/{token}",
     # A copay due from every client with a chart, in cents (0: none by default).
     "WAITING_ROOM_DEFAULT_COPAY_CENTS": 0,
-    # A waiting patient may send at most this many chat messages.
+    # A waiting patient may send at most this many chat messages, and not faster than this.
     "WAITING_ROOM_MAX_PATIENT_MESSAGES": 100,
-    # Per client address, on the forms that create an entry.
+    "WAITING_ROOM_PATIENT_MESSAGE_RATE_LIMIT": "10 per minute",
+    # Per client address, on the forms that create an entry; and for wrong join codes.
     "WAITING_ROOM_JOIN_RATE_LIMIT": "20 per minute",
+    "WAITING_ROOM_CODE_RATE_LIMIT": "10 per minute",
 }
 
 
