@@ -518,6 +518,41 @@ def test_a_rejoin_after_a_dropped_network_keeps_one_participant_row_and_the_sess
     assert "video.rejoined" in audit_actions(app, session_id)
 
 
+def test_a_dropped_socket_tells_the_others_at_once_unless_they_are_back_already(
+    app: Flask, peers: Callable[..., Peer]
+) -> None:
+    clinician, patient, session_id = in_call(app, peers)
+    patient_key = participant_rows(app, session_id)[1].key
+
+    # Back on a new socket (another window, a fast reconnect) before the old one is noticed
+    # gone: the old socket's drop is no drop.
+    again = peers(token=patient.token)
+    again.ok("video.join", {"session_id": session_id})
+    clinician.received()
+    patient.close()
+    assert clinician.received("video.participant_left") == []
+    assert participant_rows(app, session_id)[1].left_at is None
+
+    # The socket they are in the call through drops: the clinician is told at once.
+    again.close()
+    [left] = clinician.received("video.participant_left")
+    assert left == {"session_id": session_id, "key": patient_key, "reason": "dropped"}
+    assert participant_rows(app, session_id)[1].left_at is not None
+    assert "video.dropped" in audit_actions(app, session_id)
+
+    back = peers(token=patient.token)
+    assert back.ok("video.join", {"session_id": session_id})["rejoined"] is True
+    [joined] = clinician.received("video.participant_joined")
+    assert joined["participant"]["key"] == patient_key
+    assert load(app, session_id).status == "live"
+
+    # Once the session has ended, pages closing are no news.
+    clinician.ok("video.end", {"session_id": session_id})
+    clinician.received()
+    back.close()
+    assert clinician.received("video.participant_left") == []
+
+
 # --- guests ----------------------------------------------------------------------------------
 
 

@@ -29,6 +29,7 @@ from core.api import (
     DomainEvent,
     MenuView,
     PluginInfo,
+    SocketContext,
     SocketEvent,
     hookimpl,
 )
@@ -83,6 +84,13 @@ def backoffice_socket_events() -> list[SocketEvent]:
     from plugins.video.events import EVENTS
 
     return EVENTS
+
+
+@hookimpl
+def backoffice_socket_disconnected(context: SocketContext) -> None:
+    from plugins.video.service import socket_dropped
+
+    socket_dropped(context.sid)
 
 
 @hookimpl

@@ -30,7 +30,7 @@ def who_of(payload: dict[str, Any], context: SocketContext) -> service.Who:
 
 
 def join(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    return service.join(payload["session_id"], who_of(payload, context))
+    return service.join(payload["session_id"], who_of(payload, context), context.sid)
 
 
 def signal(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:

@@ -118,6 +118,9 @@ class VideoParticipant(Model):
     display_name: Mapped[str] = mapped_column(String(200), nullable=False)
     joined_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     left_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The socket of their latest join: when it drops they are gone, unless they joined
+    # again meanwhile (another window, or a reconnect faster than the server noticed).
+    sid: Mapped[str | None] = mapped_column(String(64), index=True)
 
     session: Mapped[VideoSession] = relationship(VideoSession, back_populates="participants")
 

@@ -381,8 +381,9 @@ def _start_if_due(session: VideoSession, now: dt.datetime) -> bool:
     return False
 
 
-def join(session_id: int, who: Who) -> dict[str, Any]:
-    """Enter (or re-enter) a session; returns what the page needs to call the others."""
+def join(session_id: int, who: Who, sid: str | None = None) -> dict[str, Any]:
+    """Enter (or re-enter) a session through socket ``sid``; returns what the page needs
+    to call the others."""
     session = _require_session(session_id)
     if not may_enter(who, session):
         raise SocketError("forbidden", "this link does not open that session")
@@ -412,6 +413,7 @@ def join(session_id: int, who: Who) -> dict[str, Any]:
             rejoined = True
     if rejoined:
         participant.left_at = None
+    participant.sid = sid
     if who.kind == PATIENT and session.patient_sub is None:
         session.patient_sub = who.sub
     started = _start_if_due(session, now)
@@ -522,6 +524,35 @@ def leave(session_id: int, who: Who) -> dict[str, Any]:
             {"session_id": session.id, "key": who.key, "reason": "left"},
         )
     return {"session": session_view(session)}
+
+
+def socket_dropped(sid: str) -> None:
+    """A socket went away: whoever is in a session through it has dropped out of it. The
+    others are told at once instead of watching a frozen picture; a re-join brings them back."""
+    dropped = db_session().scalars(
+        select(VideoParticipant).where(
+            VideoParticipant.sid == sid, VideoParticipant.left_at.is_(None)
+        )
+    )
+    for participant in list(dropped):
+        session = participant.session
+        participant.sid = None
+        if session.status == ENDED:
+            _commit()
+            continue
+        participant.left_at = utcnow()
+        _commit()
+        audit(
+            "video.dropped",
+            target=target(session),
+            details={"participant": participant.kind, "user_id": participant.user_id},
+            source=SOURCE,
+        )
+        tell(
+            [p.key for p in present(session)],
+            "video.participant_left",
+            {"session_id": session.id, "key": participant.key, "reason": "dropped"},
+        )
 
 
 def _may_run(session: VideoSession, who: Who) -> None:

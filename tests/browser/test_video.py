@@ -271,9 +271,23 @@ def test_the_call_survives_a_dropped_network_and_a_reload_and_takes_a_guest(
     assert (response := spent.goto(guest_link)) is not None and response.status == 404
     spent.close()
 
+    # The guest's network dies for good (no goodbye, no reconnect): the others are told at
+    # once, not left watching a frozen picture.
+    guest.evaluate(
+        "() => { const s = window.videoCall.socket;"
+        " s.io.reconnection(false); s.io.engine.close(); }"
+    )
+    for page in (clinician, patient):
+        expect(page.locator("#video-participants li[data-kind=guest]")).to_have_attribute(
+            "data-dropped", "true", timeout=CONNECT_MS
+        )
+        expect(page.locator("#video-notice")).to_contain_text("connection was lost")
+        expect(page.locator("#video-grid")).to_have_attribute("data-count", "2")
+    expect(clinician.locator(f"{STATE}[data-state=connected]")).to_be_visible()
+
     clinician.once("dialog", accept)
     clinician.click("#video-end")
-    for page in (clinician, patient, guest):
+    for page in (clinician, patient):
         expect(page.locator(STATE)).to_have_attribute("data-state", "ended")
 
 

@@ -397,8 +397,10 @@
       item.dataset.key = key;
       item.dataset.kind = p.kind;
       item.dataset.present = p.present ? "true" : "false";
+      item.dataset.dropped = p.dropped ? "true" : "false";
       item.textContent = p.display_name + (key === me ? " (you)" : "") +
-        (p.kind === "guest" ? " \u00b7 guest" : "") + (p.present ? "" : " \u00b7 left");
+        (p.kind === "guest" ? " \u00b7 guest" : "") +
+        (p.present ? "" : (p.dropped ? " \u00b7 connection lost" : " \u00b7 left"));
       list.appendChild(item);
       var node = document.querySelector('.video-tile[data-key="' + CSS.escape(key) + '"] figcaption');
       if (node) { node.textContent = p.display_name; }
@@ -523,6 +525,7 @@
   socket.on("video.participant_joined", function (data) {
     if (data.session_id !== sessionId) { return; }
     var key = data.participant.key;
+    if (participants[key] && participants[key].dropped) { notice(""); }
     participants[key] = data.participant;
     var peer = peers[key];
     if (peer && peer.pc.signalingState === "have-local-offer") {
@@ -535,7 +538,13 @@
   });
   socket.on("video.participant_left", function (data) {
     if (data.session_id !== sessionId) { return; }
-    if (participants[data.key]) { participants[data.key].present = false; }
+    var gone = participants[data.key];
+    if (gone) {
+      gone.present = false;
+      gone.dropped = data.reason === "dropped";
+      // Their page closed or lost the network: say so rather than show a frozen picture.
+      if (gone.dropped) { notice(gone.display_name + "'s connection was lost. They can re-join from the same link."); }
+    }
     closePeer(data.key);
     renderParticipants();
     refreshState();
