@@ -20,6 +20,9 @@ from plugins.calendar.models import FREE_STATUSES, TELEHEALTH_STATUSES, Appointm
 #: A series with neither a count nor an end date (old data) stops after this many steps.
 MAX_STEPS = 1000
 KEY_FORMAT = "%Y%m%dT%H%M%SZ"
+#: The years the calendar deals in. Far outside them there is no practice to schedule, and
+#: near datetime's own limits (years 1 and 9999) the time-zone arithmetic overflows.
+FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 # --- time zones --------------------------------------------------------------------------
@@ -43,6 +46,12 @@ def wall(moment: dt.datetime, tz: ZoneInfo | None = None) -> str:
     return to_local(moment, tz).replace(tzinfo=None).isoformat(timespec="minutes")
 
 
+def shown(value: object, limit: int = 40) -> str:
+    """A value quoted in an error message, cut short: the input may be a 100 kB string."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 4] + "...'"
+
+
 def parse_datetime(text: str, tz: ZoneInfo | None = None) -> dt.datetime:
     """ISO 8601 → naive UTC. Without an offset the time is in the practice's time zone."""
     raw = (text or "").strip()
@@ -51,7 +60,9 @@ def parse_datetime(text: str, tz: ZoneInfo | None = None) -> dt.datetime:
     try:
         value = dt.datetime.fromisoformat(raw)
     except ValueError:
-        raise ValueError(f"{raw!r} is not a date and time (use YYYY-MM-DDTHH:MM)") from None
+        raise ValueError(f"{shown(raw)} is not a date and time (use YYYY-MM-DDTHH:MM)") from None
+    if not FIRST_YEAR <= value.year <= LAST_YEAR:
+        raise ValueError(f"{shown(raw)} is not between the years {FIRST_YEAR} and {LAST_YEAR}")
     if value.tzinfo is None:
         value = value.replace(tzinfo=tz or practice_tz())
     return value.astimezone(dt.UTC).replace(tzinfo=None)
@@ -61,11 +72,17 @@ def occurrence_key(start: dt.datetime) -> str:
     return start.strftime(KEY_FORMAT)
 
 
-def parse_occurrence_key(key: str) -> dt.datetime:
+def parse_occurrence_key(key: object) -> dt.datetime:
+    """The start an occurrence key names; ``ValueError`` for anything else (a JSON body
+    may carry a number or an object where the key belongs)."""
     try:
+        if not isinstance(key, str):
+            raise ValueError(key)
         return dt.datetime.strptime(key, KEY_FORMAT)
     except ValueError:
-        raise ValueError(f"{key!r} is not an occurrence (expected e.g. 20260310T150000Z)") from None
+        raise ValueError(
+            f"{shown(key)} is not an occurrence (expected e.g. 20260310T150000Z)"
+        ) from None
 
 
 def label(start: dt.datetime, end: dt.datetime, tz: ZoneInfo | None = None) -> str:

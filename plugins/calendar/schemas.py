@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -21,6 +22,26 @@ from plugins.calendar.schedule import parse_datetime
 
 MAX_OCCURRENCES = 200
 MAX_LENGTH = dt.timedelta(hours=12)
+#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
+#: even compare with it).
+MAX_ID = 2**31 - 1
+#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
+#: encode (a browser sends one for half an emoji cut off by a length limit).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def storable(value: str) -> None:
+    if _UNSTORABLE.search(value):
+        raise ValidationError("The text contains characters that are not allowed.")
+
+
+def _id(what: str) -> fields.Integer:
+    return fields.Integer(
+        required=True,
+        strict=False,
+        validate=validate.Range(min=1, max=MAX_ID, error=f"There is no {what} with that id."),
+        error_messages={"required": f"Choose a {what}."},
+    )
 
 
 class PracticeDateTime(fields.Field):
@@ -36,12 +57,8 @@ class PracticeDateTime(fields.Field):
 
 
 class AppointmentSchema(Schema):
-    client_id = fields.Integer(
-        required=True, strict=False, error_messages={"required": "Choose a client."}
-    )
-    clinician_id = fields.Integer(
-        required=True, strict=False, error_messages={"required": "Choose a clinician."}
-    )
+    client_id = _id("client")
+    clinician_id = _id("clinician")
     start = PracticeDateTime(required=True, error_messages={"required": "Give the start."})
     end = PracticeDateTime(required=True, error_messages={"required": "Give the end."})
     contact_type = fields.String(
@@ -52,7 +69,7 @@ class AppointmentSchema(Schema):
         load_default="Scheduled",
         validate=validate.OneOf(STATUSES, error="Status must be one of {choices}."),
     )
-    notes = fields.String(load_default="", validate=validate.Length(max=4000))
+    notes = fields.String(load_default="", validate=[validate.Length(max=4000), storable])
     recurrence = fields.String(
         load_default="none",
         validate=validate.OneOf(list(RECURRENCES), error="Repeat must be one of {choices}."),

@@ -54,7 +54,7 @@ from plugins.calendar.schedule import (
     to_local,
     wall,
 )
-from plugins.calendar.schemas import AppointmentSchema, first_messages
+from plugins.calendar.schemas import MAX_ID, AppointmentSchema, first_messages
 
 SOURCE = "calendar"
 #: The salt of the start ticket that the consent plugin verifies (see the package docstring).
@@ -288,6 +288,8 @@ class CalendarView(BaseView):
                 clinician_id = int(request.args["clinician_id"])
             except ValueError:
                 return jsonify(error="clinician_id must be a whole number"), 400
+            if not 1 <= clinician_id <= MAX_ID:
+                return jsonify(error="clinician_id is not the id of a user"), 400
         found = occurrences(db_session(), window_start, window_end, clinician_id=clinician_id)
         audit(
             "calendar.viewed",
@@ -472,7 +474,7 @@ class CalendarView(BaseView):
     @has_access
     def ics(self, user_id: int) -> Any:
         """One clinician's appointments for signed-in staff (e.g. to download)."""
-        user = db_session().get(User, user_id)
+        user = db_session().get(User, user_id) if user_id <= MAX_ID else None
         if user is None:
             abort(404)
         audit("calendar.ics_viewed", target=f"user:{user_id}", source=SOURCE)
@@ -516,7 +518,7 @@ class CalendarView(BaseView):
         return {k: v for k, v in sent.items() if isinstance(v, str | int) and k != "csrf_token"}
 
     def _occurrence(self, pk: int, key: str | None) -> tuple[Appointment, Occurrence]:
-        appointment = db_session().get(Appointment, pk)
+        appointment = db_session().get(Appointment, pk) if pk <= MAX_ID else None
         if appointment is None:
             abort(404)
         try:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import binascii
 import datetime as dt
+import re
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -47,6 +48,7 @@ from plugins.consent.models import (
     text_hash,
     utcnow,
 )
+from plugins.consent.schemas import MAX_ID
 from plugins.consent.service import (
     PLACEHOLDERS,
     SOURCE,
@@ -72,6 +74,9 @@ PNG_PREFIX = "data:image/png;base64,"
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 PNG_END = b"IEND\xaeB`\x82"
 PAGE_SIZE = 50
+#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
+#: encode (a browser sends one for half an emoji cut off by a length limit).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def local(moment: dt.datetime | None) -> str:
@@ -373,7 +378,7 @@ class ConsentFlowView(BaseView):
     @expose("/links/<int:pk>")
     @has_access
     def link_status(self, pk: int) -> Any:
-        sent = db_session().get(SessionLink, pk)
+        sent = db_session().get(SessionLink, pk) if pk <= MAX_ID else None
         if sent is None:
             abort(404)
         return self.render_template(
@@ -471,15 +476,12 @@ class ConsentRecordView(BaseView):
         client_id = request.args.get("client_id", "")
         client = None
         if client_id:
-            if not client_id.isdigit():
-                flash("client_id must be a whole number.", "danger")
+            if not _is_id(client_id):
+                flash("client_id must be the id of a client (a whole number).", "danger")
                 return redirect(url_for("ConsentRecordView.list"))
             client = session.get(Client, int(client_id))
             query = query.where(ConsentRecord.client_id == int(client_id))
-        try:
-            page = max(1, int(request.args.get("page", "1")))
-        except ValueError:
-            page = 1
+        page = _page_number(request.args.get("page", "1"))
         total = session.scalar(select(func.count()).select_from(query.subquery())) or 0
         records = list(
             session.scalars(
@@ -522,7 +524,7 @@ class ConsentRecordView(BaseView):
         return render_template("consent/record_print.html", **self._context(record))
 
     def _record(self, pk: int, action: str) -> ConsentRecord:
-        record = db_session().get(ConsentRecord, pk)
+        record = db_session().get(ConsentRecord, pk) if pk <= MAX_ID else None
         if record is None:
             abort(404)
         audit(
@@ -542,6 +544,18 @@ class ConsentRecordView(BaseView):
             "practice_name": current_app.config.get("PRACTICE_NAME", ""),
             "clinician_name": person(record.clinician),
         }
+
+
+def _is_id(text: str) -> bool:
+    """ASCII digits of a number an INTEGER column holds ("²" is a digit to isdigit())."""
+    return text.isascii() and text.isdigit() and int(text) <= MAX_ID
+
+
+def _page_number(text: str) -> int:
+    """The page asked for; anything that is no page number (or absurdly far) is page 1."""
+    if not (text.isascii() and text.isdigit()) or len(text) > 9:
+        return 1
+    return max(1, int(text))
 
 
 # --- practice admin: the form's versions and the message templates ------------------------------
@@ -736,6 +750,8 @@ def check_signature(kind: str, value: str) -> str:
         name = " ".join(value.split())
         if not 2 <= len(name) <= 100 or not any(ch.isalpha() for ch in name):
             raise ValueError("Type your full name to sign.")
+        if _UNSTORABLE.search(name):
+            raise ValueError("Your name contains characters that cannot be used: retype it.")
         return name
     raise ValueError("Sign by drawing or by typing your name.")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
@@ -10,12 +11,32 @@ from plugins.video.models import KEY_LENGTH, MAX_CHAT
 
 MAX_SDP = 100_000
 MAX_CANDIDATE = 2_000
+#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
+#: even compare with it).
+MAX_ID = 2**31 - 1
+#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
+#: encode (a browser sends one for half an emoji cut off by a length limit).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
+
+def storable(value: str) -> None:
+    """Refuse text the database cannot store, with a message instead of a crash."""
+    if not is_storable(value):
+        raise ValidationError("The text contains characters that are not allowed.")
+
+
+def _session_id() -> fields.Integer:
+    return fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=MAX_ID))
 
 
 class SessionSchema(Schema):
     """Events that name only the session: join, leave, end, send back, links."""
 
-    session_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    session_id = _session_id()
 
 
 class DescriptionSchema(Schema):
@@ -43,7 +64,7 @@ class CandidateSchema(Schema):
 class SignalSchema(Schema):
     """One WebRTC message for one other participant: a description or an ICE candidate."""
 
-    session_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
+    session_id = _session_id()
     to = fields.String(required=True, validate=validate.Length(min=3, max=KEY_LENGTH))
     description = fields.Nested(DescriptionSchema, load_default=None)
     candidate = fields.Nested(CandidateSchema, load_default=None)
@@ -57,8 +78,8 @@ class SignalSchema(Schema):
 
 
 class ChatSchema(Schema):
-    session_id = fields.Integer(strict=True, required=True, validate=validate.Range(min=1))
-    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_CHAT))
+    session_id = _session_id()
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=MAX_CHAT), storable])
 
     @validates_schema
     def not_blank(self, data: dict[str, Any], **_kwargs: Any) -> None:

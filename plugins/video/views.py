@@ -29,6 +29,7 @@ from plugins.video.models import (
     VideoSession,
     waiting_room_reference,
 )
+from plugins.video.schemas import MAX_ID, is_storable
 
 CALL = "VideoCall"  # the call page and its Socket.IO events: can_join, can_start
 LIST = "VideoSession"  # the list of sessions, for reporting: can_list, can_show
@@ -144,6 +145,8 @@ class VideoCallView(BaseView):
     @has_access
     def entry(self, pk: int) -> Any:
         """ "Open session" from the waiting room: the entry's session, made when missing."""
+        if pk > MAX_ID:
+            return self._no_such_session()
         session = service.current_session_of_entry(pk)
         if session is None:
             session = service.create_session(
@@ -159,13 +162,9 @@ class VideoCallView(BaseView):
     @expose("/session/<int:pk>")
     @has_access
     def session(self, pk: int) -> Any:
-        session = service.get_session(pk)
+        session = service.get_session(pk) if pk <= MAX_ID else None
         if session is None:
-            return self.render_template(
-                "video/staff_message.html",
-                title="No such video session",
-                message="This video session does not exist. It may have been typed wrongly.",
-            ), 404
+            return self._no_such_session()
         audit("video.session_viewed", target=service.target(session), source=service.SOURCE)
         return self.render_template(
             "video/call.html",
@@ -176,14 +175,22 @@ class VideoCallView(BaseView):
             index_url=self.appbuilder.get_url_for_index,
         )
 
+    def _no_such_session(self) -> Any:
+        return self.render_template(
+            "video/staff_message.html",
+            title="No such video session",
+            message="This video session does not exist. It may have been typed wrongly.",
+        ), 404
+
 
 def _client_id(raw: str | None) -> int | None | bool:
     """``None`` for no client, the id of an existing client, or ``False`` when invalid."""
     if raw is None or raw.strip() == "":
         return None
-    if not raw.strip().isdigit():
-        return False
-    client_id = int(raw.strip())
+    text = raw.strip()
+    if not (text.isascii() and text.isdigit()) or not 1 <= int(text) <= MAX_ID:
+        return False  # "²" is a digit to isdigit(), and a huge number names no client
+    client_id = int(text)
     return client_id if db_session().get(Client, client_id) is not None else False
 
 
@@ -269,6 +276,8 @@ def patient_blueprint() -> Blueprint:
                 error = "Please enter your name."
             elif len(name) > MAX_GUEST_NAME:
                 error = f"Please use at most {MAX_GUEST_NAME} characters."
+            elif not is_storable(name):
+                error = "Your name contains characters that cannot be used; please retype it."
             else:
                 revoke_invite(invite.id, source=service.SOURCE)  # one use only
                 patient_token = new_patient_token(video_session=session.id, guest=True, name=name)

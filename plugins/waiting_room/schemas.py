@@ -2,19 +2,47 @@
 
 from __future__ import annotations
 
-from marshmallow import Schema, fields, validate
+import re
+
+from marshmallow import Schema, ValidationError, fields, validate
 
 from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
 
 MESSAGE_MAX = 2000
+#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
+#: even compare with it).
+MAX_ID = 2**31 - 1
+#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
+#: encode (a browser sends one for half an emoji cut off by a length limit).
+_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
+
+
+def is_storable(text: str) -> bool:
+    return _UNSTORABLE.search(text) is None
+
+
+def storable(value: str) -> None:
+    """Refuse text the database cannot store, with a message instead of a crash."""
+    if not is_storable(value):
+        raise ValidationError("The text contains characters that are not allowed.")
+
+
+def _id(**options: bool) -> fields.Integer:
+    return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **options)
 
 
 def _entry_id() -> fields.Integer:
-    return fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
+    return _id(required=True)
+
+
+def _text(max_length: int, **options: object) -> fields.String:
+    return fields.String(validate=[validate.Length(max=max_length), storable], **options)
 
 
 def _body() -> fields.String:
-    return fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX))
+    return fields.String(
+        required=True, validate=[validate.Length(min=1, max=MESSAGE_MAX), storable]
+    )
 
 
 # --- staff ---------------------------------------------------------------------------
@@ -42,7 +70,7 @@ class EntrySchema(Schema):
 
 class RemoveSchema(Schema):
     entry_id = _entry_id()
-    reason = fields.String(load_default=None, validate=validate.Length(max=200))
+    reason = _text(200, load_default=None)
 
 
 class StaffMessageSchema(Schema):
@@ -52,8 +80,8 @@ class StaffMessageSchema(Schema):
 
 class TransferSchema(Schema):
     entry_id = _entry_id()
-    to_provider_id = fields.Integer(required=True, strict=True, validate=validate.Range(min=1))
-    note = fields.String(load_default=None, validate=validate.Length(max=200))
+    to_provider_id = _id(required=True)
+    note = _text(200, load_default=None)
 
 
 class CopaySchema(Schema):
@@ -70,7 +98,7 @@ class MuteSchema(Schema):
 
 class AvailabilitySchema(Schema):
     availability = fields.String(required=True, validate=validate.OneOf(AVAILABILITIES))
-    note = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    note = _text(200, load_default=None, allow_none=True)
 
 
 # --- patient -------------------------------------------------------------------------
@@ -94,8 +122,8 @@ class DeviceCheckSchema(Schema):
     socket_latency_ms = fields.Float(
         load_default=None, allow_none=True, validate=validate.Range(min=0, max=60_000)
     )
-    error = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
-    browser = fields.String(load_default=None, allow_none=True, validate=validate.Length(max=200))
+    error = _text(200, load_default=None, allow_none=True)
+    browser = _text(200, load_default=None, allow_none=True)
 
 
 class LeaveSchema(Schema):
