@@ -15,6 +15,7 @@ from flask_appbuilder import Model
 
 from core import hookspecs
 from core.immutable import allow_row_changes, forbid_row_changes
+from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
@@ -35,6 +36,7 @@ from core.types import (
 
 __all__ = [
     "API_VERSION",
+    "MAX_ID",
     "Assets",
     "DashboardWidget",
     "DomainEvent",

@@ -18,6 +18,7 @@ from sqlalchemy import select, text
 import config as default_config
 from core import audit
 from core.database import db
+from core.inputs import init_inputs
 from core.messaging import mail
 from core.models import PluginState
 from core.plugins import PluginManager, PluginRecord
@@ -58,6 +59,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["UPLOAD_FOLDER"] = app.config["UPLOAD_FOLDER"] or str(uploads)
     app.config["IMG_UPLOAD_FOLDER"] = app.config["IMG_UPLOAD_FOLDER"] or str(uploads / "images")
     app.register_error_handler(FileNotFoundError, _file_not_found)
+    init_inputs(app)  # before any route: it bounds the <int:...> converter
 
     app.extensions["backoffice.plugins"] = plugins
     db.init_app(app)

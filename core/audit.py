@@ -34,9 +34,9 @@ def record(
     """Append one entry. ``actor`` defaults to the logged-in user, or ``system``."""
     entry = AuditEntry(
         action=action,
-        target=target,
+        target=_fit(target, AuditEntry.target),
         details=details,
-        actor=actor or current_actor() or "system",
+        actor=_fit(actor or current_actor() or "system", AuditEntry.actor),
         source=source,
     )
     if has_request_context():
@@ -46,3 +46,11 @@ def record(
     if commit:
         db.session.commit()
     return entry
+
+
+def _fit(text: str | None, column: Any) -> str | None:
+    """Cut what a stranger typed (a 3000-character "username") to the column, visibly."""
+    length = column.type.length
+    if text is None or len(text) <= length:
+        return text
+    return text[: length - 1] + "\u2026"

@@ -18,6 +18,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 from marshmallow import ValidationError
 
 from core import access, tokens
+from core.inputs import UNSTORABLE_MESSAGE, unstorable_text
 from core.types import SocketContext, SocketError, SocketEvent
 
 if TYPE_CHECKING:
@@ -74,6 +75,8 @@ class Hub:
             log.exception("socket event %s: access check failed", name)
             _rollback()
             return error_ack("internal_error", "the server could not check your access")
+        if unstorable_text(data):
+            return error_ack("invalid", UNSTORABLE_MESSAGE)
         try:
             payload = event.schema().load({} if data is None else data)
         except ValidationError as exc:

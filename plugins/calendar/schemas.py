@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as dt
-import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -17,22 +16,12 @@ from marshmallow import (
     validates_schema,
 )
 
+from core.api import MAX_ID
 from plugins.calendar.models import CONTACT_TYPES, RECURRENCES, STATUSES
 from plugins.calendar.schedule import parse_datetime
 
 MAX_OCCURRENCES = 200
 MAX_LENGTH = dt.timedelta(hours=12)
-#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
-#: even compare with it).
-MAX_ID = 2**31 - 1
-#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
-#: encode (a browser sends one for half an emoji cut off by a length limit).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def storable(value: str) -> None:
-    if _UNSTORABLE.search(value):
-        raise ValidationError("The text contains characters that are not allowed.")
 
 
 def _id(what: str) -> fields.Integer:
@@ -69,7 +58,7 @@ class AppointmentSchema(Schema):
         load_default="Scheduled",
         validate=validate.OneOf(STATUSES, error="Status must be one of {choices}."),
     )
-    notes = fields.String(load_default="", validate=[validate.Length(max=4000), storable])
+    notes = fields.String(load_default="", validate=validate.Length(max=4000))
     recurrence = fields.String(
         load_default="none",
         validate=validate.OneOf(list(RECURRENCES), error="Repeat must be one of {choices}."),

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
-#: even compare with it).
-MAX_ID = 2**31 - 1
+from core.api import MAX_ID
 
 
 class RequestStatusSchema(Schema):

@@ -2,21 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.api import MAX_ID
 from plugins.staff_chat.models import MAX_BODY, is_channel_key
 
 HISTORY_DEFAULT = 50
 HISTORY_MAX = 100
-#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
-#: even compare with it).
-MAX_ID = 2**31 - 1
-#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
-#: encode (a browser sends one for half an emoji cut off by a length limit).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
 
 
 def _channel_key(value: str) -> None:
@@ -27,11 +21,6 @@ def _channel_key(value: str) -> None:
 def _not_blank(value: str) -> None:
     if not value.strip():
         raise ValidationError("The message is empty.")
-
-
-def _storable(value: str) -> None:
-    if _UNSTORABLE.search(value):
-        raise ValidationError("The message contains characters that are not allowed.")
 
 
 def _channel(required: bool) -> fields.String:
@@ -59,9 +48,7 @@ class HistorySchema(Schema):
 class SendSchema(Schema):
     channel = _channel(required=False)
     to_user_id = fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID))
-    body = fields.String(
-        required=True, validate=[validate.Length(min=1, max=MAX_BODY), _not_blank, _storable]
-    )
+    body = fields.String(required=True, validate=[validate.Length(min=1, max=MAX_BODY), _not_blank])
 
     @validates_schema
     def _one_destination(self, data: dict[str, Any], **_kwargs: Any) -> None:

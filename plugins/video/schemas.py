@@ -2,31 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 from marshmallow import Schema, ValidationError, fields, validate, validates_schema
 
+from core.api import MAX_ID
 from plugins.video.models import KEY_LENGTH, MAX_CHAT
 
 MAX_SDP = 100_000
 MAX_CANDIDATE = 2_000
-#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
-#: even compare with it).
-MAX_ID = 2**31 - 1
-#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
-#: encode (a browser sends one for half an emoji cut off by a length limit).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def is_storable(text: str) -> bool:
-    return _UNSTORABLE.search(text) is None
-
-
-def storable(value: str) -> None:
-    """Refuse text the database cannot store, with a message instead of a crash."""
-    if not is_storable(value):
-        raise ValidationError("The text contains characters that are not allowed.")
 
 
 def _session_id() -> fields.Integer:
@@ -79,7 +63,7 @@ class SignalSchema(Schema):
 
 class ChatSchema(Schema):
     session_id = _session_id()
-    body = fields.String(required=True, validate=[validate.Length(min=1, max=MAX_CHAT), storable])
+    body = fields.String(required=True, validate=validate.Length(min=1, max=MAX_CHAT))
 
     @validates_schema
     def not_blank(self, data: dict[str, Any], **_kwargs: Any) -> None:

@@ -12,6 +12,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.api import (
+    MAX_ID,
     Client,
     audit,
     db_session,
@@ -29,7 +30,6 @@ from plugins.video.models import (
     VideoSession,
     waiting_room_reference,
 )
-from plugins.video.schemas import MAX_ID, is_storable
 
 CALL = "VideoCall"  # the call page and its Socket.IO events: can_join, can_start
 LIST = "VideoSession"  # the list of sessions, for reporting: can_list, can_show
@@ -145,8 +145,6 @@ class VideoCallView(BaseView):
     @has_access
     def entry(self, pk: int) -> Any:
         """ "Open session" from the waiting room: the entry's session, made when missing."""
-        if pk > MAX_ID:
-            return self._no_such_session()
         session = service.current_session_of_entry(pk)
         if session is None:
             session = service.create_session(
@@ -162,7 +160,7 @@ class VideoCallView(BaseView):
     @expose("/session/<int:pk>")
     @has_access
     def session(self, pk: int) -> Any:
-        session = service.get_session(pk) if pk <= MAX_ID else None
+        session = service.get_session(pk)
         if session is None:
             return self._no_such_session()
         audit("video.session_viewed", target=service.target(session), source=service.SOURCE)
@@ -276,8 +274,6 @@ def patient_blueprint() -> Blueprint:
                 error = "Please enter your name."
             elif len(name) > MAX_GUEST_NAME:
                 error = f"Please use at most {MAX_GUEST_NAME} characters."
-            elif not is_storable(name):
-                error = "Your name contains characters that cannot be used; please retype it."
             else:
                 revoke_invite(invite.id, source=service.SOURCE)  # one use only
                 patient_token = new_patient_token(video_session=session.id, guest=True, name=name)

@@ -2,29 +2,12 @@
 
 from __future__ import annotations
 
-import re
+from marshmallow import Schema, fields, validate
 
-from marshmallow import Schema, ValidationError, fields, validate
-
+from core.api import MAX_ID
 from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
 
 MESSAGE_MAX = 2000
-#: The largest id an INTEGER column holds; a bigger one names no row (and SQLite cannot
-#: even compare with it).
-MAX_ID = 2**31 - 1
-#: NUL, which PostgreSQL refuses in text, and lone UTF-16 surrogates, which no database can
-#: encode (a browser sends one for half an emoji cut off by a length limit).
-_UNSTORABLE = re.compile("[\x00\ud800-\udfff]")
-
-
-def is_storable(text: str) -> bool:
-    return _UNSTORABLE.search(text) is None
-
-
-def storable(value: str) -> None:
-    """Refuse text the database cannot store, with a message instead of a crash."""
-    if not is_storable(value):
-        raise ValidationError("The text contains characters that are not allowed.")
 
 
 def _id(**options: bool) -> fields.Integer:
@@ -36,13 +19,11 @@ def _entry_id() -> fields.Integer:
 
 
 def _text(max_length: int, **options: object) -> fields.String:
-    return fields.String(validate=[validate.Length(max=max_length), storable], **options)
+    return fields.String(validate=validate.Length(max=max_length), **options)
 
 
 def _body() -> fields.String:
-    return fields.String(
-        required=True, validate=[validate.Length(min=1, max=MESSAGE_MAX), storable]
-    )
+    return fields.String(required=True, validate=validate.Length(min=1, max=MESSAGE_MAX))
 
 
 # --- staff ---------------------------------------------------------------------------

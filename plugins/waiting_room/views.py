@@ -34,7 +34,6 @@ from core.api import (
 )
 from plugins.waiting_room import room
 from plugins.waiting_room.models import WaitingEntry
-from plugins.waiting_room.schemas import storable
 
 BLUEPRINT = "waiting_room_patient"
 NAME_MAX = 120
@@ -63,7 +62,7 @@ class WaitingRoomView(BaseView):
 
 
 class JoinSchema(Schema):
-    name = fields.String(required=True, validate=[validate.Length(min=1, max=NAME_MAX), storable])
+    name = fields.String(required=True, validate=validate.Length(min=1, max=NAME_MAX))
     date_of_birth = fields.Date(load_default=None, allow_none=True)
     provider_id = fields.Integer(load_default=None, allow_none=True, strict=True)
 
