@@ -982,7 +982,17 @@ def test_check_ins_are_rate_limited_per_address(make_room: Any) -> None:
     http = room.app.test_client()
     statuses = [room.join("/wait/demo-practice", http=http).status_code for _ in range(3)]
     assert statuses == [201, 201, 429]
+    assert "Too many check-ins" in room.join("/wait/demo-practice", http=http).get_json()["error"]
     assert http.get("/wait/demo-practice").status_code == 200  # only check-ins are limited
+
+
+def test_guessing_join_codes_is_slowed_down(make_room: Any) -> None:
+    room = make_room(RATELIMIT_ENABLED=True, WAITING_ROOM_CODE_RATE_LIMIT="3 per minute")
+    http = room.app.test_client()
+    wrong = [http.get(f"/wait/guess-{n}").status_code for n in range(4)]
+    assert wrong == [404, 404, 404, 429]
+    assert "Too many codes" in http.get("/wait/guess-5").text
+    assert http.get("/wait/demo-practice").status_code == 200  # the right code still opens
 
 
 def test_a_patient_cannot_flood_the_practice_with_messages(make_room: Any) -> None:

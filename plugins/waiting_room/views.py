@@ -29,8 +29,10 @@ from core.api import (
     db_session,
     new_patient_token,
     public_route,
+    rate_limited,
     resolve_invite,
     verify_patient_token,
+    within_rate_limit,
 )
 from plugins.waiting_room import room
 from plugins.waiting_room.models import WaitingEntry
@@ -73,6 +75,15 @@ def _external_codes() -> list[str]:
     return [str(code).strip() for code in codes if str(code).strip()]
 
 
+def _wrong_code() -> Any:
+    """A code that opens nothing; guessing codes from one address is slowed down."""
+    limit = str(current_app.config["WAITING_ROOM_CODE_RATE_LIMIT"])
+    if not within_rate_limit(limit, "waiting_room.code", request.remote_addr or "unknown"):
+        page, _status = _not_found(TOO_MANY_CODES)
+        return page, 429
+    return _not_found(BAD_CODE)
+
+
 def _not_found(message: str) -> tuple[str, int]:
     page = render_template(
         "waiting_room/not_found.html", message=message, **_practice(), title="Link not valid"
@@ -97,6 +108,11 @@ BAD_CODE = (
     "We could not find a practice with that code. Check the link on the practice's "
     "website, or call the practice."
 )
+TOO_MANY_CODES = (
+    "Too many codes were tried from this connection. Wait a minute, then check the code "
+    "on the practice's website, or call the practice."
+)
+TOO_MANY_CHECK_INS = "Too many check-ins from this address; wait a minute and try again."
 
 
 def _join_page(*, invite: PatientInvite | None, code: str | None, enter_url: str) -> str:
@@ -158,7 +174,7 @@ def _ping() -> Response:
 
 
 def patient_blueprint() -> Blueprint:
-    """Built when the plugin registers, so the join forms get the host's rate limiter."""
+    """The pages of patients, who have no account: their links are the credentials."""
     pages = Blueprint(BLUEPRINT, __name__)
 
     @public_route("the patient's invite link; the unguessable token is the credential")
@@ -187,7 +203,7 @@ def patient_blueprint() -> Blueprint:
     @public_route("the practice's external join link, published on its website")
     def external(code: str) -> Any:
         if code not in _external_codes():
-            return _not_found(BAD_CODE)
+            return _wrong_code()
         return _join_page(
             invite=None, code=code, enter_url=url_for(f"{BLUEPRINT}.external_enter", code=code)
         )
@@ -213,7 +229,11 @@ def patient_blueprint() -> Blueprint:
     def ping() -> Response:
         return _ping()
 
-    limit = _join_limit()
+    limit = rate_limited(
+        lambda: str(current_app.config["WAITING_ROOM_JOIN_RATE_LIMIT"]),
+        message=TOO_MANY_CHECK_INS,
+        scope="waiting_room.check_in",
+    )
     pages.add_url_rule("/join/ping", "ping", ping, methods=["GET"])
     pages.add_url_rule("/join/away", "away", away, methods=["POST"])
     pages.add_url_rule("/join/<token>", "join", join, methods=["GET"])
@@ -224,20 +244,3 @@ def patient_blueprint() -> Blueprint:
         "/wait/<code>/enter", "external_enter", limit(external_enter), methods=["POST"]
     )
     return pages
-
-
-def _join_limit() -> Any:
-    """The host's Flask-Limiter (Flask-AppBuilder's), per client address, when present."""
-    limiter = getattr(current_app.extensions["appbuilder"].sm, "limiter", None)
-    if limiter is None:
-        return lambda view: view
-
-    def limited(view: Any) -> Any:
-        wrapped = limiter.limit(
-            lambda: str(current_app.config["WAITING_ROOM_JOIN_RATE_LIMIT"]),
-            error_message="Too many check-ins from this address; wait a minute and try again.",
-        )(view)
-        wrapped._backoffice_public = view._backoffice_public
-        return wrapped
-
-    return limited
