@@ -524,7 +524,7 @@ def test_biweekly_until_and_monthly_skip_missing_days(app: Flask, clinician: Fla
 
 
 def test_series_keep_their_wall_clock_time_across_dst(make_app: Callable[..., Flask]) -> None:
-    app = make_app(WTF_CSRF_ENABLED=False, CALENDAR_TIMEZONE="America/New_York")
+    app = make_app(WTF_CSRF_ENABLED=False, PRACTICE_TIMEZONE="America/New_York")
     client = app.test_client()
     login(client, "clinician1")
     created = client.post(

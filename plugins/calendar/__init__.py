@@ -34,8 +34,8 @@ Domain events emitted
     ``calendar.changed`` (ids only) and refetch.
 
 Configuration
-    ``CALENDAR_TIMEZONE`` (the practice's zone, default UTC), ``CALENDAR_DEFAULT_MINUTES``
-    (50), ``CALENDAR_CONSENT_START_URL``, ``CALENDAR_ICS_PAST_DAYS`` /
+    The host's ``PRACTICE_TIMEZONE`` (default UTC) for wall-clock times;
+    ``CALENDAR_DEFAULT_MINUTES`` (50), ``CALENDAR_CONSENT_START_URL``, ``CALENDAR_ICS_PAST_DAYS`` /
     ``CALENDAR_ICS_FUTURE_DAYS`` (the feed's window) and ``CALENDAR_ICS_FEED_DETAILS``
     (``initials``, ``full`` or ``none``: how much a subscribed calendar app learns about
     the client).
@@ -45,7 +45,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, Flask
+from flask import Blueprint
 
 from core.api import MenuView, PluginInfo, hookimpl
 
@@ -69,7 +69,6 @@ def backoffice_plugin_info() -> PluginInfo:
 @hookimpl
 def backoffice_config_defaults() -> dict[str, Any]:
     return {
-        "CALENDAR_TIMEZONE": "UTC",
         "CALENDAR_DEFAULT_MINUTES": 50,
         "CALENDAR_CONSENT_START_URL": "/consent/start",
         "CALENDAR_ICS_PAST_DAYS": 60,
@@ -114,10 +113,3 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.calendar.demo import seed
 
     seed()
-
-
-@hookimpl
-def backoffice_startup(app: Flask) -> None:
-    from plugins.calendar.schedule import practice_tz
-
-    practice_tz()  # a CALENDAR_TIMEZONE that is no time zone fails the plugin at boot

@@ -9,12 +9,13 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+from zoneinfo import ZoneInfo
 
 from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
+from core.api import practice_timezone
 from plugins.calendar.models import FREE_STATUSES, TELEHEALTH_STATUSES, Appointment
 
 #: A series with neither a count nor an end date (old data) stops after this many steps.
@@ -29,11 +30,9 @@ FIRST_YEAR, LAST_YEAR = 1900, 2999
 
 
 def practice_tz() -> ZoneInfo:
-    name = str(current_app.config.get("CALENDAR_TIMEZONE") or "UTC")
-    try:
-        return ZoneInfo(name)
-    except (ZoneInfoNotFoundError, ValueError) as exc:
-        raise ValueError(f"CALENDAR_TIMEZONE {name!r} is not a time zone") from exc
+    """The practice's time zone (the host's ``PRACTICE_TIMEZONE``, checked at boot)."""
+    zone: ZoneInfo = practice_timezone()
+    return zone
 
 
 def to_local(moment: dt.datetime, tz: ZoneInfo | None = None) -> dt.datetime:

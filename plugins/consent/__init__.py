@@ -63,7 +63,6 @@ def backoffice_config_defaults() -> dict[str, Any]:
         "CONSENT_TICKET_MAX_AGE": 12 * 3600,
         "CONSENT_PORTAL_LINK_HOURS": 72,
         "CONSENT_SIGNATURE_MAX_BYTES": 300_000,
-        "CONSENT_TIMEZONE": "UTC",
     }
 
 

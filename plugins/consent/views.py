@@ -6,7 +6,6 @@ import base64
 import binascii
 import datetime as dt
 from typing import Any
-from zoneinfo import ZoneInfo
 
 from flask import (
     Blueprint,
@@ -34,6 +33,7 @@ from core.api import (
     create_invite,
     db_session,
     emit_domain_event,
+    practice_timezone,
     public_route,
     resolve_invite,
     revoke_invite,
@@ -79,7 +79,7 @@ def local(moment: dt.datetime | None) -> str:
     """A naive UTC time in the practice's zone, for people."""
     if moment is None:
         return ""
-    zone = ZoneInfo(str(current_app.config["CONSENT_TIMEZONE"] or "UTC"))
+    zone = practice_timezone()
     shown = moment.replace(tzinfo=dt.UTC).astimezone(zone)
     return shown.strftime("%Y-%m-%d %H:%M ") + zone.key
 
