@@ -210,6 +210,7 @@ def test_the_call_survives_a_dropped_network_and_a_reload_and_takes_a_guest(
     clinician.click("#video-new-start")
     expect(clinician).to_have_url(re.compile(r"/video/session/\d+$"))
     session_id = int(clinician.url.rsplit("/", 1)[1])
+    expect(clinician.locator("#video-patient-link")).to_be_enabled()  # its script is ready
     clinician.click("#video-patient-link")
     expect(clinician.locator("#video-link")).to_have_value(re.compile(r"/video/p/"))
     patient = new_page(browser, contexts)

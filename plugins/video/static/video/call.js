@@ -723,6 +723,10 @@
   };
 
   // --- go -----------------------------------------------------------------------------------
+  // Every control has its handler now: until here a click would have done nothing.
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-needs-script]"), function (button) {
+    button.disabled = false;
+  });
   if (cfg.status === "ended") { finish("ended", "This session has ended."); return; }
   setState("starting");
   startMedia().then(function () {
