@@ -63,7 +63,12 @@ def _refuse(status: int, message: str) -> Response:
 
 
 def _json_body() -> Any:
-    return request.get_json(silent=True) if request.is_json else None
+    if not request.is_json:
+        return None
+    try:
+        return request.get_json(silent=True)
+    except RecursionError:  # '[[[[…' thousands deep: not a body anyone means
+        return None
 
 
 def check_request() -> ResponseReturnValue | None:
