@@ -287,17 +287,39 @@ def health() -> Any:
     except Exception as exc:
         database = f"unreachable: {type(exc).__name__}: {exc}"
         db.session.rollback()
+    queue = _message_queue_state(current_app)
+    healthy = database == "reachable" and queue in {None, "reachable"}
     body = {
-        "status": "ok" if database == "reachable" else "degraded",
+        "status": "ok" if healthy else "degraded",
         "database": database,
         "async_mode": current_app.config["ASYNC_MODE"],
         "message_queue": "redis" if current_app.config["SOCKETIO_MESSAGE_QUEUE"] else None,
+        "message_queue_state": queue,
         "plugins": [
             {"name": r.name, "version": r.version, "state": plugins.state_of(r.name)}
             for r in plugins.all_records()
         ],
     }
-    return jsonify(body), 200 if database == "reachable" else 503
+    return jsonify(body), 200 if healthy else 503
+
+
+def _message_queue_state(app: Flask) -> str | None:
+    """``None`` without a queue; else whether Redis answers a PING within half a second
+    (without it, workers stop hearing each other: live updates reach only their own)."""
+    url = app.config["SOCKETIO_MESSAGE_QUEUE"]
+    if not url:
+        return None
+    import redis
+
+    client = app.extensions.get("backoffice.health_redis")
+    if client is None:
+        client = redis.Redis.from_url(url, socket_timeout=0.5, socket_connect_timeout=0.5)
+        app.extensions["backoffice.health_redis"] = client
+    try:
+        client.ping()
+    except Exception as exc:
+        return f"unreachable: {type(exc).__name__}: {exc}"
+    return "reachable"
 
 
 def _shell_context() -> dict[str, Any]:
