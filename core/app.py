@@ -22,7 +22,7 @@ from core.inputs import init_inputs
 from core.messaging import mail
 from core.models import PluginState
 from core.plugins import PluginManager, PluginRecord
-from core.practice import zone_named
+from core.practice import zone_of
 from core.realtime import Hub, init_realtime
 from core.security import init_security
 from core.types import Assets, DashboardWidget, MenuLink, MenuView
@@ -53,7 +53,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.config["RATELIMIT_STORAGE_URI"] = app.config["SOCKETIO_MESSAGE_QUEUE"] or "memory://"
     if not app.config["SECRET_KEY"]:
         app.config["SECRET_KEY"] = default_config.generated_secret_key(Path(app.instance_path))
-    zone_named(str(app.config["PRACTICE_TIMEZONE"] or "UTC"))  # a typo fails the boot, not a page
+    zone_of(app.config)  # a PRACTICE_TIMEZONE typo fails the boot, not a page
     _prepare_sqlite_folder(app.config["SQLALCHEMY_DATABASE_URI"])
     uploads = Path(app.instance_path) / "uploads"
     app.config["UPLOAD_FOLDER"] = app.config["UPLOAD_FOLDER"] or str(uploads)

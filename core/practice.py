@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from flask import current_app
@@ -19,5 +21,10 @@ def zone_named(name: str) -> ZoneInfo:
         ) from exc
 
 
+def zone_of(config: Mapping[str, Any]) -> ZoneInfo:
+    """The zone a configuration names (``PRACTICE_TIMEZONE``, UTC when empty)."""
+    return zone_named(str(config["PRACTICE_TIMEZONE"] or "UTC"))
+
+
 def practice_timezone() -> ZoneInfo:
-    return zone_named(str(current_app.config["PRACTICE_TIMEZONE"] or "UTC"))
+    return zone_of(current_app.config)

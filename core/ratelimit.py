@@ -18,6 +18,7 @@ View = TypeVar("View", bound=Callable[..., Any])
 EXTENSION = "backoffice.ratelimit"
 
 
+@functools.lru_cache(maxsize=64)  # parsed once per text, not on every hit
 def check_limit(limit: str) -> RateLimitItem:
     """The parsed limit, or ``ValueError`` naming the bad text (e.g. "5 per minute")."""
     try:

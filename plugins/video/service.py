@@ -513,17 +513,28 @@ def leave(session_id: int, who: Who) -> dict[str, Any]:
     if participant is None:
         raise SocketError("not_participant", "you are not in this session")
     if participant.left_at is None:
-        participant.left_at = utcnow()
-        _commit()
-        audit(
-            "video.left", target=target(session), details={"participant": who.kind}, source=SOURCE
-        )
-        tell(
-            [p.key for p in present(session)],
-            "video.participant_left",
-            {"session_id": session.id, "key": who.key, "reason": "left"},
-        )
+        _gone(session, participant, "video.left", {"participant": who.kind}, reason="left")
     return {"session": session_view(session)}
+
+
+def _gone(
+    session: VideoSession,
+    participant: VideoParticipant,
+    action: str,
+    details: dict[str, Any],
+    *,
+    reason: str,
+) -> None:
+    """Someone is out of the call (said goodbye, or their socket dropped): record it and
+    tell those still in it."""
+    participant.left_at = utcnow()
+    _commit()
+    audit(action, target=target(session), details=details, source=SOURCE)
+    tell(
+        [p.key for p in present(session)],
+        "video.participant_left",
+        {"session_id": session.id, "key": participant.key, "reason": reason},
+    )
 
 
 def socket_dropped(sid: str) -> None:
@@ -540,19 +551,8 @@ def socket_dropped(sid: str) -> None:
         if session.status == ENDED:
             _commit()
             continue
-        participant.left_at = utcnow()
-        _commit()
-        audit(
-            "video.dropped",
-            target=target(session),
-            details={"participant": participant.kind, "user_id": participant.user_id},
-            source=SOURCE,
-        )
-        tell(
-            [p.key for p in present(session)],
-            "video.participant_left",
-            {"session_id": session.id, "key": participant.key, "reason": "dropped"},
-        )
+        details = {"participant": participant.kind, "user_id": participant.user_id}
+        _gone(session, participant, "video.dropped", details, reason="dropped")
 
 
 def _may_run(session: VideoSession, who: Who) -> None:

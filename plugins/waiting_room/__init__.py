@@ -90,7 +90,7 @@ def backoffice_socket_events() -> list[SocketEvent]:
 def backoffice_socket_connected(context: SocketContext) -> None:
     from plugins.waiting_room import room
 
-    entry_id = _entry_of(context)
+    entry_id = room.entry_id_of(context.patient)
     if entry_id is not None:
         room.socket_opened(entry_id, context.sid)
 
@@ -99,15 +99,9 @@ def backoffice_socket_connected(context: SocketContext) -> None:
 def backoffice_socket_disconnected(context: SocketContext) -> None:
     from plugins.waiting_room import room
 
-    entry_id = _entry_of(context)
+    entry_id = room.entry_id_of(context.patient)
     if entry_id is not None:
         room.socket_closed(entry_id, context.sid)
-
-
-def _entry_of(context: SocketContext) -> int | None:
-    """The waiting-room entry of a patient socket; other patient tokens (video) have none."""
-    entry_id = (context.patient or {}).get("entry")
-    return entry_id if isinstance(entry_id, int) and not isinstance(entry_id, bool) else None
 
 
 @hookimpl

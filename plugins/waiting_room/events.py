@@ -105,9 +105,8 @@ def availability(payload: dict[str, Any], context: SocketContext) -> dict[str, A
 
 def patient_entry(context: SocketContext) -> WaitingEntry:
     """The entry named by the patient's signed token; never an id from the payload."""
-    claims = context.patient or {}
-    entry_id = claims.get("entry")
-    if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+    entry_id = room.entry_id_of(context.patient)
+    if entry_id is None:
         raise SocketError("no_entry", "this page is not checked in to the waiting room")
     entry: WaitingEntry | None = db_session().get(WaitingEntry, entry_id)
     if entry is None:

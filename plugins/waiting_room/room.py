@@ -990,6 +990,13 @@ def _touch_socket(entry_id: int, sid: str, now: dt.datetime) -> None:
         session.rollback()
 
 
+def entry_id_of(claims: dict[str, Any] | None) -> int | None:
+    """The entry a patient token names, or ``None`` (other patient tokens, e.g. video's,
+    name none; ``True`` is an int to Python, never an id)."""
+    entry_id = (claims or {}).get("entry")
+    return entry_id if isinstance(entry_id, int) and not isinstance(entry_id, bool) else None
+
+
 def socket_opened(entry_id: int, sid: str) -> None:
     """A page of this entry connected: it is present (again)."""
     entry = db_session().get(WaitingEntry, entry_id)

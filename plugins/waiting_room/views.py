@@ -217,8 +217,8 @@ def patient_blueprint() -> Blueprint:
     @public_route("a patient page closing; the patient token in the body is the credential")
     def away() -> Any:
         claims = verify_patient_token(str(request.form.get("token") or ""))
-        entry_id = (claims or {}).get("entry")
-        if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+        entry_id = room.entry_id_of(claims)
+        if entry_id is None:
             return jsonify(error="this page is not checked in"), 400
         entry = db_session().get(WaitingEntry, entry_id)
         if entry is not None:
