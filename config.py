@@ -37,10 +37,19 @@ SECRET_KEY = ""  # generated into the instance folder when empty
 # --- Database ---------------------------------------------------------------
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'backoffice.db'}"
 SQLALCHEMY_TRACK_MODIFICATIONS = False
+# Connections per worker: 0 sizes the pool for the async mode (20 green, 10 threads).
+DATABASE_POOL_SIZE = 0
+DATABASE_MAX_OVERFLOW = 10
+# Seconds a request waits for a free connection before it answers 503.
+DATABASE_POOL_TIMEOUT = 5.0
 
 # Flask-AppBuilder's file fields and download routes keep files here.
 UPLOAD_FOLDER = ""  # empty: <instance>/uploads
 IMG_UPLOAD_FOLDER = ""  # empty: <instance>/uploads/images
+
+# Seconds a worker keeps its copy of the staff directory (who may log in, who is a
+# clinician); a change made through this worker drops it at once.
+STAFF_CACHE_TTL = 5.0
 
 # --- Plugins ----------------------------------------------------------------
 PLUGINS_ALLOW: list[str] = []  # empty: every installed plugin

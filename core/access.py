@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import secrets
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -129,17 +130,27 @@ def set_telehealth(user: Any, enabled: bool) -> None:
         end_sessions(user.id, SESSION_REVOKED)
 
 
+def telehealth_rule() -> GroupRule:
+    return next(r for r in CORE_RULES if r.name == TELEHEALTH_RULE)
+
+
 def refusal(user: Any) -> str | None:
     """Why this user may not use the back office now, or ``None`` when they may."""
+    rule = telehealth_rule()
+    return refusal_given(user, telehealth_enabled(user.id), lambda role: rule_enabled(role, rule))
+
+
+def refusal_given(user: Any, telehealth: bool, rule_on: Callable[[Any], bool]) -> str | None:
+    """:func:`refusal` from facts the caller already has (the staff directory loads them
+    for every user at once)."""
     if not user.is_active:
         return "Your account is disabled. Contact your Security Administrator."
-    if not telehealth_enabled(user.id):
+    if not telehealth:
         return (
             "Your account is not enabled for telehealth. "
             "Ask your Security Administrator to enable it."
         )
-    rule = next(r for r in CORE_RULES if r.name == TELEHEALTH_RULE)
-    if not any(rule_enabled(role, rule) for role in user.roles):
+    if not any(rule_on(role) for role in user.roles):
         return (
             f"None of your roles has the '{TELEHEALTH_RULE}' group rule turned on. "
             "Ask your Security Administrator."

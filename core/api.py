@@ -7,7 +7,6 @@ returns from hooks, the model base, and accessors for the host's services. The r
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import Any
 
 import pluggy
@@ -20,6 +19,7 @@ from core.invites import InviteError, create_invite, resolve_invite, revoke_invi
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
 from core.ratelimit import rate_limited
+from core.staff import StaffMember
 from core.types import (
     API_VERSION,
     Assets,
@@ -96,11 +96,13 @@ def audit(
     source: str,
     actor: str | None = None,
 ) -> None:
-    """Append to the audit log. The actor defaults to the logged-in user (else "system");
-    name it for patients, e.g. ``actor="client:12"``. Where from is filled in by the host."""
+    """Append to the audit log in the caller's transaction: the row is written by the
+    caller's commit, together with the change it records (or not at all when that change
+    rolls back). The actor defaults to the logged-in user (else "system"); name it for
+    patients, e.g. ``actor="client:12"``. Where from is filled in by the host."""
     from core import audit as _audit
 
-    _audit.record(action, target, details, source=source, actor=actor)
+    _audit.record(action, target, details, source=source, actor=actor, commit=False)
 
 
 def emit_domain_event(name: str, payload: dict[str, Any], *, source: str) -> None:
@@ -135,38 +137,12 @@ def notify(
     emit_to(event, data, namespace=namespace, room=room, permission=permission)
 
 
-@dataclass(frozen=True)
-class StaffMember:
-    """A back-office user as plugins may see them."""
-
-    id: int
-    username: str
-    name: str
-    roles: tuple[str, ...]
-    can_log_in: bool
-
-
 def staff_members(role: str | None = None) -> list[StaffMember]:
-    """Staff users (optionally those holding ``role``), with whether they may log in now."""
-    from flask import current_app
-    from sqlalchemy import select
+    """Staff users (optionally those holding ``role``), with whether they may log in now.
+    Cached for a few seconds (``STAFF_CACHE_TTL``): cheap enough for every page and event."""
+    from core.staff import staff_members as _members
 
-    from core import access
-    from core.database import db
-
-    user_model = current_app.extensions["appbuilder"].sm.user_model
-    users = db.session.scalars(select(user_model).order_by(user_model.username)).all()
-    return [
-        StaffMember(
-            id=user.id,
-            username=user.username,
-            name=f"{user.first_name} {user.last_name}".strip(),
-            roles=tuple(r.name for r in user.roles),
-            can_log_in=access.refusal(user) is None,
-        )
-        for user in users
-        if role is None or any(r.name == role for r in user.roles)
-    ]
+    return _members(role)
 
 
 def send_email(to: str, subject: str, body: str, *, source: str, html: str | None = None) -> Any:

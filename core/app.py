@@ -17,7 +17,7 @@ from sqlalchemy import select, text
 
 import config as default_config
 from core import audit
-from core.database import db
+from core.database import UNAVAILABLE_MESSAGE, db, engine_options, is_unavailable, tune_engine
 from core.inputs import init_inputs
 from core.messaging import mail
 from core.models import PluginState
@@ -25,6 +25,7 @@ from core.plugins import PluginManager, PluginRecord
 from core.practice import zone_of
 from core.realtime import Hub, init_realtime
 from core.security import init_security
+from core.staff import init_staff
 from core.types import Assets, DashboardWidget, MenuLink, MenuView
 
 log = logging.getLogger(__name__)
@@ -59,9 +60,11 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.config["UPLOAD_FOLDER"] = app.config["UPLOAD_FOLDER"] or str(uploads)
     app.config["IMG_UPLOAD_FOLDER"] = app.config["IMG_UPLOAD_FOLDER"] or str(uploads / "images")
     app.register_error_handler(FileNotFoundError, _file_not_found)
+    app.register_error_handler(Exception, _unavailable_or_raise)
     init_inputs(app)  # before any route: it bounds the <int:...> converter
 
     app.extensions["backoffice.plugins"] = plugins
+    app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     mail.init_app(app)
     CSRFProtect(app)
@@ -70,12 +73,14 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     hub = Hub(plugins)
     app.extensions["backoffice.hub"] = hub
     with app.app_context():
+        tune_engine(db.engine)
         for record in plugins.loaded():
             _guard(
                 plugins, record, lambda r=record: plugins.call_one(r.name, "backoffice_load_models")
             )
         appbuilder = AppBuilder(update_perms=app.config["FAB_UPDATE_PERMS"])
         appbuilder.init_app(app, db.session)
+        init_staff(app)
         from core import views
 
         views.register_core_views(appbuilder)
@@ -103,6 +108,25 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 def _file_not_found(error: FileNotFoundError) -> Any:
     """A download whose file is gone is a 404, not a server error."""
     return jsonify(error="that file does not exist"), 404
+
+
+def _unavailable_or_raise(error: Exception) -> Any:
+    """The database is down or its pool is exhausted: a 503 that says so (patient pages
+    retry on their own); anything else is left to Flask, which answers 500."""
+    from werkzeug.exceptions import HTTPException
+
+    if isinstance(error, HTTPException):
+        return error
+    if not is_unavailable(error):
+        raise error
+    log.warning("database unavailable: %s", str(error).splitlines()[0])
+    db.session.rollback()
+    headers = {"Retry-After": "5", "Cache-Control": "no-store"}
+    if request.accept_mimetypes.best == "application/json" or request.is_json:
+        return jsonify(error=UNAVAILABLE_MESSAGE, code="unavailable"), 503, headers
+    from flask import render_template
+
+    return render_template("backoffice/unavailable.html", message=UNAVAILABLE_MESSAGE), 503, headers
 
 
 def _sync_permissions_quietly() -> None:
@@ -255,9 +279,15 @@ def _order_menu(appbuilder: AppBuilder, plugins: PluginManager) -> None:
 
 def _switch_loader(app: Flask) -> Any:
     def load() -> dict[str, bool]:
-        with app.app_context():
-            rows = db.session.execute(select(PluginState.name, PluginState.enabled)).all()
-            db.session.remove()
+        query = select(PluginState.name, PluginState.enabled)
+        if has_app_context():
+            # The request's own session: a second app context would open a second session
+            # and so hold a second connection, which under a burst empties the pool.
+            rows = db.session.execute(query).all()
+        else:
+            with app.app_context():
+                rows = db.session.execute(query).all()
+                db.session.remove()
         return {row.name: bool(row.enabled) for row in rows}
 
     return load

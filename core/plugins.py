@@ -290,14 +290,21 @@ class PluginStates:
 
     def _snapshot(self) -> dict[str, bool]:
         now = time.monotonic()
-        if self._loader is not None and now - self._loaded_at > self.ttl:
-            with self._lock:
-                try:
-                    self._cache = self._loader()
-                    self._loaded_at = now
-                except Exception as exc:
-                    # Keep serving from the last known switches if the database blips.
-                    log.warning("could not read plugin switches: %s", str(exc).splitlines()[0])
+        # One handler refreshes while the others go on with the switches they have: a
+        # handler must never wait here while it holds a database connection.
+        if (
+            self._loader is not None
+            and now - self._loaded_at > self.ttl
+            and self._lock.acquire(blocking=False)
+        ):
+            try:
+                self._cache = self._loader()
+                self._loaded_at = now
+            except Exception as exc:
+                # Keep serving from the last known switches if the database blips.
+                log.warning("could not read plugin switches: %s", str(exc).splitlines()[0])
+            finally:
+                self._lock.release()
         return self._cache
 
     def is_enabled(self, name: str) -> bool:

@@ -18,6 +18,7 @@ from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
 from marshmallow import ValidationError
 
 from core import access, tokens
+from core.database import UNAVAILABLE_MESSAGE, is_unavailable
 from core.inputs import UNSTORABLE_MESSAGE, unstorable_text
 from core.types import SocketContext, SocketError, SocketEvent
 
@@ -71,9 +72,11 @@ class Hub:
                 return error_ack("unauthorized", "your session has ended; sign in again")
             if event.permission and not _has_permission(*event.permission):
                 return error_ack("forbidden", f"you lack the permission for {name!r}")
-        except Exception:
-            log.exception("socket event %s: access check failed", name)
+        except Exception as exc:
             _rollback()
+            if is_unavailable(exc):
+                return _unavailable_ack(name, exc)
+            log.exception("socket event %s: access check failed", name)
             return error_ack("internal_error", "the server could not check your access")
         if unstorable_text(data):
             return error_ack("invalid", UNSTORABLE_MESSAGE)
@@ -87,9 +90,11 @@ class Hub:
             result = event.handler(payload, context)
         except SocketError as exc:
             return error_ack(exc.code, exc.message)
-        except Exception:
-            log.exception("socket event %s failed", name)
+        except Exception as exc:
             _rollback()
+            if is_unavailable(exc):
+                return _unavailable_ack(name, exc)
+            log.exception("socket event %s failed", name)
             return error_ack("internal_error", "the server could not handle this event")
         return {"ok": True, "data": result}
 
@@ -97,7 +102,15 @@ class Hub:
 def _rollback() -> None:
     from core.database import db
 
-    db.session.rollback()
+    try:
+        db.session.rollback()
+    except Exception as exc:  # the connection itself is gone; the pool replaces it
+        log.warning("rollback failed: %s", str(exc).splitlines()[0])
+
+
+def _unavailable_ack(name: str, error: Exception) -> dict[str, Any]:
+    log.warning("socket event %s: database unavailable: %s", name, str(error).splitlines()[0])
+    return error_ack("unavailable", UNAVAILABLE_MESSAGE)
 
 
 def _has_permission(permission: str, view_menu: str) -> bool:

@@ -10,12 +10,13 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, select, update
+from sqlalchemy import and_, delete, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from core.api import (
@@ -26,9 +27,12 @@ from core.api import (
     audit,
     db_session,
     emit_domain_event,
+    new_patient_token,
     notify,
     staff_members,
+    verify_patient_token,
 )
+from plugins.waiting_room import presence
 from plugins.waiting_room.models import (
     ADMITTED,
     COMPLETED,
@@ -92,6 +96,8 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     # seconds counts as online for the patients waiting for them.
     "WAITING_ROOM_STAFF_HEARTBEAT": 20,
     "WAITING_ROOM_STAFF_ONLINE_AFTER": 90,  # background tabs may check in once a minute
+    # Check-ins of pages already known to be present are written in batches this often.
+    "WAITING_ROOM_PRESENCE_FLUSH": 5.0,
     # At most one arrival sound / notification per this many seconds in a browser.
     "WAITING_ROOM_NOTIFY_INTERVAL": 10,
     # Where "Open session" leads once admitted: format strings with {entry_id}; empty: none.
@@ -125,12 +131,14 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
     return value.isoformat()
 
 
-def add_device(entry: WaitingEntry, sub: str) -> None:
-    """Remember a patient page (its token's subject) that holds this entry."""
-    session = db_session()
-    if session.get(WaitingDevice, sub) is None:
-        session.add(WaitingDevice(sub=sub, entry_id=entry.id, created_at=utcnow()))
-        session.commit()
+def _new_device(entry: WaitingEntry) -> str:
+    """A patient token for a new page holding this entry, remembered (in the current
+    transaction) so that pushes reach it."""
+    token = new_patient_token(entry=entry.id, invite=entry.invite_id)
+    claims = verify_patient_token(token)
+    assert claims is not None
+    db_session().add(WaitingDevice(sub=str(claims["sub"]), entry_id=entry.id, created_at=utcnow()))
+    return token
 
 
 # --- the version ---------------------------------------------------------------------
@@ -161,22 +169,12 @@ def current_version() -> int:
 # --- people ----------------------------------------------------------------------------
 
 
-def _sm() -> Any:
-    return current_app.extensions["appbuilder"].sm
-
-
-def person_name(user: Any) -> str:
-    name = f"{user.first_name or ''} {user.last_name or ''}".strip()
-    return name or str(user.username)
-
-
 def user_names(ids: Iterable[int | None]) -> dict[int, str]:
+    """Staff names from the host's cached directory: no query per page or push."""
     wanted = {i for i in ids if i is not None}
     if not wanted:
         return {}
-    user = _sm().user_model
-    rows = db_session().scalars(select(user).where(user.id.in_(wanted)))
-    return {row.id: person_name(row) for row in rows}
+    return {m.id: m.name or m.username for m in staff_members() if m.id in wanted}
 
 
 def clinicians() -> list[StaffMember]:
@@ -203,25 +201,34 @@ def preference(user_id: int, *, create: bool = False) -> StaffPreference | None:
     return found
 
 
-def availability_of(user_id: int | None, now: dt.datetime | None = None) -> dict[str, Any]:
-    """What a patient is told about their provider: online or not, and how busy."""
-    if user_id is None:
-        return {"availability": "unassigned", "note": None, "online": False}
-    pref = db_session().get(StaffPreference, user_id)
-    now = now or utcnow()
-    online = bool(
+def _preferences(user_ids: Iterable[int | None]) -> dict[int, StaffPreference]:
+    wanted = {i for i in user_ids if i is not None}
+    if not wanted:
+        return {}
+    query = select(StaffPreference).where(StaffPreference.user_id.in_(wanted))
+    return {pref.user_id: pref for pref in db_session().scalars(query)}
+
+
+def _is_online(pref: StaffPreference | None, now: dt.datetime) -> bool:
+    return bool(
         pref and pref.seen_at and now - pref.seen_at <= seconds("WAITING_ROOM_STAFF_ONLINE_AFTER")
     )
-    if pref is None or not online:
+
+
+def _availability(pref: StaffPreference | None, now: dt.datetime) -> dict[str, Any]:
+    """What a patient is told about their provider: online or not, and how busy."""
+    if pref is None or not _is_online(pref, now):
         return {"availability": "offline", "note": None, "online": False}
     return {"availability": pref.availability, "note": pref.availability_note, "online": True}
 
 
 def providers() -> list[dict[str, Any]]:
     now = utcnow()
+    members = clinicians()
+    prefs = _preferences(m.id for m in members)
     return [
-        {"id": member.id, "name": member.name, **availability_of(member.id, now)}
-        for member in clinicians()
+        {"id": member.id, "name": member.name, **_availability(prefs.get(member.id), now)}
+        for member in members
     ]
 
 
@@ -336,42 +343,82 @@ def staff_summaries(entries: Sequence[WaitingEntry]) -> list[dict[str, Any]]:
     return result
 
 
-def _queue() -> list[WaitingEntry]:
+def _waiting_for(provider_id: int) -> list[WaitingEntry]:
     query = (
         select(WaitingEntry)
-        .where(WaitingEntry.status == WAITING)
+        .where(WaitingEntry.status == WAITING, WaitingEntry.provider_id == provider_id)
         .order_by(WaitingEntry.arrived_at, WaitingEntry.id)
     )
     return list(db_session().scalars(query))
 
 
-def _position(entry: WaitingEntry, queue: Sequence[WaitingEntry]) -> int | None:
-    """1 for the first in line for the same provider (or overall when unassigned)."""
+def _ahead_of(entry: WaitingEntry) -> Any:
+    """Waiting entries before ``entry`` in line (the order is by arrival)."""
+    return and_(
+        WaitingEntry.status == WAITING,
+        or_(
+            WaitingEntry.arrived_at < entry.arrived_at,
+            and_(WaitingEntry.arrived_at == entry.arrived_at, WaitingEntry.id < entry.id),
+        ),
+    )
+
+
+def position_of(entry: WaitingEntry) -> int | None:
+    """1 for the first in line for the same provider (or overall when unassigned): one
+    COUNT on the order index, whatever the length of the queue."""
     if entry.status != WAITING:
         return None
-    ahead = 0
-    for other in queue:
-        if other.id == entry.id:
-            return ahead + 1
-        if entry.provider_id is None or other.provider_id == entry.provider_id:
-            ahead += 1
-    return None
+    ahead = _ahead_of(entry)
+    if entry.provider_id is not None:
+        ahead = and_(ahead, WaitingEntry.provider_id == entry.provider_id)
+    count = db_session().scalar(select(func.count()).select_from(WaitingEntry).where(ahead))
+    return int(count or 0) + 1
+
+
+@dataclass(frozen=True)
+class Place:
+    entry_id: int
+    provider_id: int | None
+    position: int
+
+
+def places(behind: WaitingEntry | None = None) -> list[Place]:
+    """Every waiting entry's position in one pass over two columns, in line order;
+    ``behind`` keeps only the entries after that one (whose place a change can move)."""
+    rows = db_session().execute(
+        select(WaitingEntry.id, WaitingEntry.provider_id, WaitingEntry.arrived_at)
+        .where(WaitingEntry.status == WAITING)
+        .order_by(WaitingEntry.arrived_at, WaitingEntry.id)
+    )
+    found: list[Place] = []
+    per_provider = Counter[int]()
+    for total_ahead, (entry_id, provider_id, arrived_at) in enumerate(rows):
+        ahead = total_ahead if provider_id is None else per_provider[provider_id]
+        if behind is None or (arrived_at, entry_id) > (behind.arrived_at, behind.id):
+            found.append(Place(entry_id, provider_id, ahead + 1))
+        if provider_id is not None:
+            per_provider[provider_id] += 1
+    return found
 
 
 def patient_views(entries: Sequence[WaitingEntry], version: int) -> dict[int, dict[str, Any]]:
     """Each entry as its patient sees it: a whole view, so a lost push costs nothing."""
     if not entries:
         return {}
-    queue = _queue()
+    if len(entries) == 1:
+        positions = {entries[0].id: position_of(entries[0])}
+    else:
+        positions = {p.entry_id: p.position for p in places()}
     messages = _messages([e.id for e in entries])
     names = user_names(e.provider_id for e in entries)
+    prefs = _preferences(e.provider_id for e in entries)
     now = utcnow()
     views: dict[int, dict[str, Any]] = {}
     for e in entries:
         provider = (
             {
                 "name": names.get(e.provider_id, "your clinician"),
-                **availability_of(e.provider_id, now),
+                **_availability(prefs.get(e.provider_id), now),
             }
             if e.provider_id is not None
             else None
@@ -382,7 +429,7 @@ def patient_views(entries: Sequence[WaitingEntry], version: int) -> dict[int, di
             "status": e.status,
             "live": e.is_live,
             "name": e.display_name,
-            "position": _position(e, queue),
+            "position": positions.get(e.id) if e.status == WAITING else None,
             "arrived_at": iso(e.arrived_at),
             "waiting_since": iso(e.waiting_since),
             "admitted_at": iso(e.admitted_at),
@@ -418,8 +465,12 @@ def domain_payload(entry: WaitingEntry, **extra: Any) -> dict[str, Any]:
     }
 
 
-def announce(entry: WaitingEntry, kind: str, *, actor: str | None = None) -> None:
-    """Push a committed change: a versioned update to staff, fresh views to patients."""
+def announce(
+    entry: WaitingEntry, kind: str, *, actor: str | None = None, moved_from: int | None = None
+) -> None:
+    """Push a committed change: a versioned update to staff, the patient's fresh view to
+    their pages, and a new position to each patient behind them whose place it moved.
+    ``moved_from``: the provider a transfer took the patient away from."""
     try:
         summary = staff_summaries([entry])[0]
         notify(
@@ -427,23 +478,45 @@ def announce(entry: WaitingEntry, kind: str, *, actor: str | None = None) -> Non
             {"version": entry.version, "kind": kind, "actor": actor, "entry": summary},
             permission=CAN_VIEW,
         )
-        concerned: list[WaitingEntry] = [entry]
+        if kind == "arrived":
+            return  # the new page fetches its view on connect; the newest is last in line
+        push_patients([entry], entry.version)
         if kind in ORDER_KINDS:
-            concerned += [e for e in _queue() if e.id != entry.id]
-        push_patients(concerned, entry.version)
+            push_positions(entry, {entry.provider_id, moved_from}, entry.version)
     except Exception:  # the change is committed; pages catch up from their snapshot
         log.exception("waiting room: could not announce %s of entry %s", kind, entry.id)
         db_session().rollback()
+
+
+def _devices(entry_ids: Iterable[int]) -> dict[int, list[str]]:
+    wanted = set(entry_ids)
+    devices: dict[int, list[str]] = {}
+    if not wanted:
+        return devices
+    query = select(WaitingDevice).where(WaitingDevice.entry_id.in_(wanted))
+    for device in db_session().scalars(query):
+        devices.setdefault(device.entry_id, []).append(device.sub)
+    return devices
+
+
+def push_positions(moved: WaitingEntry, providers_of: set[int | None], version: int) -> None:
+    """A change ahead of them moves the place of the waiting patients behind ``moved``
+    who wait for one of ``providers_of`` or for anyone: each gets its new position."""
+    affected = [
+        p for p in places(behind=moved) if p.provider_id is None or p.provider_id in providers_of
+    ]
+    devices = _devices(p.entry_id for p in affected)
+    for place in affected:
+        update_ = {"version": version, "entry_id": place.entry_id, "position": place.position}
+        for sub in devices.get(place.entry_id, ()):
+            notify("waiting_room.position", update_, namespace="patient", room=f"patient:{sub}")
 
 
 def push_patients(entries: Sequence[WaitingEntry], version: int) -> None:
     """Each entry's whole view to every page holding it (the host's ``patient:<sub>``)."""
     if not entries:
         return
-    devices: dict[int, list[str]] = {}
-    query = select(WaitingDevice).where(WaitingDevice.entry_id.in_([e.id for e in entries]))
-    for device in db_session().scalars(query):
-        devices.setdefault(device.entry_id, []).append(device.sub)
+    devices = _devices(e.id for e in entries)
     reached = [e for e in entries if e.id in devices]
     for entry_id, view in patient_views(reached, version).items():
         for sub in devices[entry_id]:
@@ -459,13 +532,15 @@ def _finish(
     event: str | None = None,
     event_extra: dict[str, Any] | None = None,
     actor: str | None = None,
+    moved_from: int | None = None,
 ) -> WaitingEntry:
     """Bump the version, commit with the audit row, tell other plugins and the pages."""
     entry.version = bump()
     audit(audit_action, target=f"waiting_entry:{entry.id}", details=details, source=SOURCE)
+    db_session().commit()
     if event is not None:
         emit_domain_event(event, domain_payload(entry, **(event_extra or {})), source=SOURCE)
-    announce(entry, kind, actor=actor)
+    announce(entry, kind, actor=actor, moved_from=moved_from)
     return entry
 
 
@@ -476,6 +551,8 @@ def _finish(
 class Arrival:
     entry: WaitingEntry
     created: bool
+    #: The patient token of the page that checked in.
+    token: str
 
 
 def _appointment_time(reference: str | None) -> dt.datetime | None:
@@ -522,7 +599,7 @@ def join(
     if invite is not None:
         existing = live_entry_for_invite(invite.id)
         if existing is not None:
-            return Arrival(existing, created=False)
+            return _another_device(existing)
     client = session.get(Client, invite.client_id) if invite and invite.client_id else None
     now = utcnow()
     copay = int(config("WAITING_ROOM_DEFAULT_COPAY_CENTS") or 0)
@@ -557,7 +634,8 @@ def join(
         raced = live_entry_for_invite(invite.id) if invite is not None else None
         if raced is None:
             raise
-        return Arrival(raced, created=False)
+        return _another_device(raced)
+    token = _new_device(entry)
     _finish(
         entry,
         "arrived",
@@ -571,7 +649,14 @@ def join(
         },
         event="patient.arrived",
     )
-    return Arrival(entry, created=True)
+    return Arrival(entry, created=True, token=token)
+
+
+def _another_device(entry: WaitingEntry) -> Arrival:
+    """A second page (another device, or the same link opened again) joins the entry."""
+    token = _new_device(entry)
+    db_session().commit()
+    return Arrival(entry, created=False, token=token)
 
 
 # --- staff actions ---------------------------------------------------------------------
@@ -717,6 +802,7 @@ def transfer(entry_id: int, to_provider_id: int, actor: Actor, note: str | None)
     _finish(
         entry,
         "transferred",
+        moved_from=from_provider,
         audit_action="waiting_room.transferred",
         details={"from_provider_id": from_provider, "to_provider_id": to_provider_id},
         event="patient.transferred",
@@ -862,6 +948,7 @@ def set_muted(user_id: int, muted: bool) -> dict[str, Any]:
     assert pref is not None
     pref.muted = muted
     audit("waiting_room.sound_muted" if muted else "waiting_room.sound_unmuted", source=SOURCE)
+    db_session().commit()
     return me(user_id)
 
 
@@ -877,20 +964,34 @@ def set_availability(user_id: int, availability: str, note: str | None) -> dict[
         details={"availability": availability},
         source=SOURCE,
     )
+    db_session().commit()
     notify("waiting_room.providers", providers(), permission=CAN_VIEW)
-    theirs = [e for e in _queue() if e.provider_id == user_id]
-    push_patients(theirs, current_version())
+    push_patients(_waiting_for(user_id), current_version())
     return me(user_id)
 
 
 def staff_seen(user_id: int) -> None:
+    """A staff page checked in. Coming online is written at once (their patients are told);
+    staying online is noted in memory and written with the next batch."""
+    now = utcnow()
+    pref = preference(user_id)
+    fresh = seconds("WAITING_ROOM_STAFF_ONLINE_AFTER") / 3
+    if pref is not None and pref.seen_at is not None and now - pref.seen_at <= fresh:
+        presence.buffer().note_staff(user_id, now)
+        _write_presence_when_due()
+        return
     pref = preference(user_id, create=True)
     assert pref is not None
-    was_online = availability_of(user_id)["online"]
-    pref.seen_at = utcnow()
+    was_online = _is_online(pref, now)
+    pref.seen_at = now
     db_session().commit()
     if not was_online:  # patients waiting for them learn at once that they are here
-        push_patients([e for e in _queue() if e.provider_id == user_id], current_version())
+        push_patients(_waiting_for(user_id), current_version())
+
+
+def _write_presence_when_due() -> None:
+    if presence.flush():
+        db_session().commit()
 
 
 # --- the snapshot ----------------------------------------------------------------------
@@ -922,38 +1023,43 @@ def snapshot(user_id: int, scope: str = "all") -> dict[str, Any]:
 
 def patient_seen(entry: WaitingEntry, sid: str | None = None) -> WaitingEntry:
     """The patient's page checked in (through socket ``sid``): present again (a change
-    staff see) or still here."""
+    staff see, written at once) or still here (noted in memory, written in a batch)."""
     if not entry.is_live:
         return entry
-    now = utcnow()
-    if sid:
-        _touch_socket(entry.id, sid, now)
     if entry.disconnected_at is None and entry.last_seen_at is not None:
-        entry.last_seen_at = now
-        db_session().commit()
+        presence.buffer().note_patient(entry.id, sid, utcnow())
+        _write_presence_when_due()
         return entry
-    result = db_session().execute(
-        update(WaitingEntry)
-        .where(WaitingEntry.id == entry.id, WaitingEntry.status.in_(LIVE_STATUSES))
-        .values(last_seen_at=now, disconnected_at=None)
-        .execution_options(synchronize_session=False)
-    )
-    if result.rowcount != 1:
-        db_session().rollback()
-        db_session().refresh(entry)
-        return entry
-    db_session().refresh(entry)
-    entry.version = bump()
-    db_session().commit()
-    announce(entry, "connection")
+    _back(entry)
     return entry
 
 
+def _back(entry: WaitingEntry) -> bool:
+    """Mark an away (or never seen) patient present; ``True`` when it committed."""
+    session = db_session()
+    result = session.execute(
+        update(WaitingEntry)
+        .where(WaitingEntry.id == entry.id, WaitingEntry.status.in_(LIVE_STATUSES))
+        .values(last_seen_at=utcnow(), disconnected_at=None)
+        .execution_options(synchronize_session=False)
+    )
+    session.refresh(entry)
+    if result.rowcount != 1:
+        return False
+    entry.version = bump()
+    session.commit()
+    announce(entry, "connection")
+    return True
+
+
 def patient_away(entry: WaitingEntry) -> WaitingEntry:
-    """The patient's page closed or reloaded: the grace period starts now."""
+    """The patient's page closed or reloaded: the grace period starts now. Commits, with
+    whatever else the caller put in the transaction."""
+    session = db_session()
     if not entry.is_live or entry.disconnected_at is not None:
+        session.commit()
         return entry
-    result = db_session().execute(
+    result = session.execute(
         update(WaitingEntry)
         .where(
             WaitingEntry.id == entry.id,
@@ -964,30 +1070,14 @@ def patient_away(entry: WaitingEntry) -> WaitingEntry:
         .execution_options(synchronize_session=False)
     )
     if result.rowcount != 1:
-        db_session().rollback()
+        session.commit()
+        session.refresh(entry)
         return entry
-    db_session().refresh(entry)
+    session.refresh(entry)
     entry.version = bump()
-    db_session().commit()
+    session.commit()
     announce(entry, "connection")
     return entry
-
-
-def _touch_socket(entry_id: int, sid: str, now: dt.datetime) -> None:
-    session = db_session()
-    touched = session.execute(
-        update(WaitingSocket)
-        .where(WaitingSocket.sid == sid)
-        .values(entry_id=entry_id, seen_at=now)
-        .execution_options(synchronize_session=False)
-    )
-    if touched.rowcount:
-        return
-    session.add(WaitingSocket(sid=sid, entry_id=entry_id, seen_at=now))
-    try:
-        session.commit()
-    except IntegrityError:  # another event of the same socket got here first
-        session.rollback()
 
 
 def entry_id_of(claims: dict[str, Any] | None) -> int | None:
@@ -998,27 +1088,35 @@ def entry_id_of(claims: dict[str, Any] | None) -> int | None:
 
 
 def socket_opened(entry_id: int, sid: str) -> None:
-    """A page of this entry connected: it is present (again)."""
-    entry = db_session().get(WaitingEntry, entry_id)
-    if entry is not None:
-        patient_seen(entry, sid)
+    """A page of this entry connected: it is present (again). One commit: the socket's
+    row (which other workers count), with the return from away when there is one."""
+    session = db_session()
+    entry = session.get(WaitingEntry, entry_id)
+    if entry is None:
+        return
+    session.merge(WaitingSocket(sid=sid, entry_id=entry_id, seen_at=utcnow()))
+    session.flush()
+    away = entry.disconnected_at is not None or entry.last_seen_at is None
+    if entry.is_live and away and _back(entry):
+        return
+    session.commit()
 
 
 def socket_closed(entry_id: int, sid: str) -> None:
     """A page of this entry lost its connection: away once no other page of it is connected.
     A page that reconnected first already holds a new socket, so it stays present."""
     session = db_session()
+    presence.buffer().forget_socket(sid)
     session.execute(delete(WaitingSocket).where(WaitingSocket.sid == sid))
-    session.commit()
     entry = session.get(WaitingEntry, entry_id)
-    if entry is None or not entry.is_live:
-        return
     others = select(func.count()).where(
         WaitingSocket.entry_id == entry_id,
         WaitingSocket.seen_at >= utcnow() - seconds("WAITING_ROOM_AWAY_AFTER"),
     )
-    if not session.scalar(others):
-        patient_away(entry)
+    if entry is None or not entry.is_live or session.scalar(others):
+        session.commit()
+        return
+    patient_away(entry)
 
 
 def patient_leave(entry: WaitingEntry) -> WaitingEntry:
@@ -1247,6 +1345,7 @@ def on_session_ended(payload: dict[str, Any]) -> None:
         session.refresh(entry)
         entry.version = bump()
         audit("waiting_room.completed", target=f"waiting_entry:{entry.id}", source=SOURCE)
+        session.commit()
         announce(entry, "completed")
     except Exception:
         session.rollback()

@@ -27,7 +27,6 @@ from marshmallow import Schema, ValidationError, fields, validate
 from core.api import (
     PatientInvite,
     db_session,
-    new_patient_token,
     public_route,
     rate_limited,
     resolve_invite,
@@ -159,12 +158,7 @@ def _enter(invite: PatientInvite | None, code: str | None) -> Any:
     arrival = room.join(
         invite=invite, name=name, date_of_birth=born, code=code, provider_id=provider_id
     )
-    entry = arrival.entry
-    token = new_patient_token(entry=entry.id, invite=entry.invite_id)
-    claims = verify_patient_token(token)
-    assert claims is not None
-    room.add_device(entry, str(claims["sub"]))
-    return jsonify(token=token, entry_id=entry.id, created=arrival.created), (
+    return jsonify(token=arrival.token, entry_id=arrival.entry.id, created=arrival.created), (
         201 if arrival.created else 200
     )
 

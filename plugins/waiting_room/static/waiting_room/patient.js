@@ -268,6 +268,7 @@
       }
     });
     socket.on("waiting_room.status", apply);
+    socket.on("waiting_room.position", moved);
   }
   // The heartbeat (a status call) runs off a worker's clock where possible: timers of a
   // background tab may wake only once a minute, which would look like a patient gone.
@@ -360,6 +361,13 @@
     if (!admitted) { admittedAt = null; }
     if (admitted) { $("wr-waited").textContent = "\u2014"; } else { tick(); }
     renderMessages(next.messages);
+  }
+  // Someone ahead left the line: only the place changed, the rest of the view stands.
+  function moved(update) {
+    if (!view || update.version < lastVersion || view.status !== "waiting") { return; }
+    lastVersion = update.version;
+    view.position = update.position;
+    $("wr-position").textContent = ordinal(update.position) + " in line";
   }
   function ordinal(n) {
     var s = ["th", "st", "nd", "rd"], v = n % 100;
