@@ -1026,3 +1026,39 @@ def test_a_disabled_waiting_room_closes_its_doors(room: Room) -> None:
     with room.app.test_request_context():
         set_plugin_enabled("waiting_room", True, actor="tests")
     assert ack_ok(patient.call("waiting_room.status"))["entry_id"] == joined["entry_id"]
+
+
+def test_sent_back_from_the_call_is_one_update_for_both_sides(room: Room) -> None:
+    """The call's "Send back" (video's ``session.sent_back``) moves the entry back to waiting
+    with one versioned update that the dashboard and the patient's page both receive."""
+    clinician = room.staff("clinician1")
+    token = room.check_in(join_path(room.invite(client="Alex")), name="Alex")
+    entry_id = token["entry_id"]
+    patient = room.patient(token["token"])
+    ack_ok(clinician.call("waiting_room.admit", {"entry_id": entry_id}))
+    clinician.received()
+    patient.received()
+
+    with room.app.test_request_context():
+        by = room.user_id("clinician1")
+        emit_domain_event(
+            "session.sent_back", {"entry_id": entry_id, "session_id": 1, "by": by}, source="video"
+        )
+    updates = [u for u in clinician.received("waiting_room.update") if u["kind"] == "sent_back"]
+    assert len(updates) == 1
+    staff_side = updates[0]["entry"]
+    assert staff_side["status"] == "waiting" and staff_side["session_url"] is None
+    patient_side = patient.received("waiting_room.status")[-1]
+    assert patient_side["status"] == "waiting" and patient_side["session_url"] is None
+    assert patient_side["version"] == updates[0]["version"] == staff_side["version"]
+    snapshot = ack_ok(clinician.call("waiting_room.snapshot"))
+    assert next(e for e in snapshot["entries"] if e["id"] == entry_id)["status"] == "waiting"
+    assert room.entry(entry_id).status == "waiting"
+    assert len(room.audit("waiting_room.sent_back")) == 1
+
+    # Sent back again (a stale event, or the list's button first) changes nothing.
+    with room.app.test_request_context():
+        emit_domain_event(
+            "session.sent_back", {"entry_id": entry_id, "session_id": 1, "by": by}, source="video"
+        )
+    assert clinician.received("waiting_room.update") == []

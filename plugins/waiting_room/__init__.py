@@ -15,8 +15,9 @@ for the common keys ``entry_id``, ``status``, ``invite_id``, ``invite_kind``, ``
 - ``patient.copay_updated``: copay status or amount changed (``by``).
 - ``patient.waiting_long``: a long-wait alert (``level``: ``provider`` or ``practice``).
 
-It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``) and to
-``session.ended`` (``waiting_entry_id``: the visit is complete).
+It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``), to
+``session.ended`` (``waiting_entry_id``: the visit is complete) and to ``session.sent_back``
+(``entry_id``, ``by``: the clinician sent the patient back from the call).
 """
 
 from __future__ import annotations
@@ -133,6 +134,8 @@ def backoffice_domain_event(event: DomainEvent) -> None:
         room.on_consent(event.name, event.payload)
     elif event.name == "session.ended":
         room.on_session_ended(event.payload)
+    elif event.name == "session.sent_back":
+        room.on_session_sent_back(event.payload)
 
 
 @hookimpl

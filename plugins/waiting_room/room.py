@@ -1325,6 +1325,22 @@ def on_consent(name: str, payload: dict[str, Any]) -> None:
         raise
 
 
+def on_session_sent_back(payload: dict[str, Any]) -> None:
+    """The clinician sent the patient back from the call: the same change, with the same
+    one versioned update for the dashboards and the patient, as "Send back" in the list."""
+    entry_id, by = payload.get("entry_id"), payload.get("by")
+    if not _is_id(entry_id) or not _is_id(by):
+        return
+    entry = db_session().get(WaitingEntry, entry_id)
+    if entry is None or entry.status != ADMITTED:
+        return
+    send_back(entry_id, actor_of(by))
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
 def on_session_ended(payload: dict[str, Any]) -> None:
     """A video session of an admitted patient ended: the visit is complete."""
     entry_id = payload.get("waiting_entry_id")
