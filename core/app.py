@@ -142,7 +142,8 @@ def _sync_permissions_quietly() -> None:
     if not inspect(db.engine).has_table("bo_applied_grant"):
         return
     try:
-        roles.sync()
+        if not roles.in_sync():
+            roles.sync()
     except Exception as exc:
         db.session.rollback()
         log.warning("permission sync at boot skipped: %s", str(exc).splitlines()[0])

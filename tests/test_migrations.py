@@ -8,7 +8,7 @@ from typing import Any
 
 from alembic.script import ScriptDirectory
 from flask import Flask
-from sqlalchemy import inspect
+from sqlalchemy import delete, inspect
 
 from core import migrate, roles
 from core.database import db
@@ -70,3 +70,28 @@ def test_admin_grants_survive_resync(make_app: Callable[..., Flask]) -> None:
         granted = {str(pv) for pv in sm.find_role("Clinician").permissions}
     assert "can read on PluginAdmin" in granted
     assert "can show on SpeedTest" not in granted
+
+
+def test_a_boot_skips_the_sync_only_when_nothing_is_missing(make_app: Callable[..., Flask]) -> None:
+    """The boot's quick check: a permission or a default grant missing (a plugin installed
+    or upgraded) means a full sync, which brings it back."""
+    app = make_app()
+    with app.app_context():
+        sm = app.extensions["appbuilder"].sm
+        assert roles.in_sync()
+        speed_test = sm.find_permission_view_menu("can_show", "SpeedTest")
+        for role in sm.get_all_roles():
+            sm.del_permission_role(role, speed_test)
+        sm.del_permission_view_menu("can_show", "SpeedTest")
+        assert sm.find_permission_view_menu("can_show", "SpeedTest") is None
+        assert not roles.in_sync()
+    restarted = make_app()
+    with restarted.app_context():
+        sm = restarted.extensions["appbuilder"].sm
+        assert sm.find_permission_view_menu("can_show", "SpeedTest") is not None
+        assert roles.in_sync()
+        from core.models import AppliedGrant
+
+        db.session.execute(delete(AppliedGrant).where(AppliedGrant.role == "Staff"))
+        db.session.commit()
+        assert not roles.in_sync()
