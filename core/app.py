@@ -87,7 +87,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         for record in plugins.loaded():
             _register_plugin(app, appbuilder, plugins, hub, record)
         _order_menu(appbuilder, plugins)
-        plugins.states.bind(_switch_loader(app), app.config["PLUGIN_STATE_TTL"])
+        plugins.states.bind(
+            _switch_loader(app), app.config["PLUGIN_STATE_TTL"], on_change=_tell_pages(app)
+        )
         init_realtime(app, hub)
         app.before_request(_gate_disabled_plugins)
         init_security(app)
@@ -292,6 +294,40 @@ def _switch_loader(app: Flask) -> Any:
         return {row.name: bool(row.enabled) for row in rows}
 
     return load
+
+
+def _tell_pages(app: Flask) -> Any:
+    """Tell this worker's open staff pages of switches made elsewhere (each worker tells
+    its own, so the message does not go through the queue)."""
+
+    def tell(changed: dict[str, bool]) -> None:
+        from core.realtime import socketio_of
+
+        for name, enabled in changed.items():
+            socketio_of(app).emit(
+                "core.plugin_switched",
+                {"name": name, "enabled": enabled},
+                namespace="/staff",
+                ignore_queue=True,
+            )
+
+    return tell
+
+
+def watch_plugin_switches(app: Flask) -> None:
+    """A server's background task: re-read the switches every TTL, so that open pages
+    learn of a switch within seconds even when nobody clicks anything."""
+    from core.realtime import socketio_of
+
+    socketio = socketio_of(app)
+    plugins = app.extensions["backoffice.plugins"]
+    while True:
+        socketio.sleep(max(float(app.config["PLUGIN_STATE_TTL"]), 1.0))
+        with app.app_context():
+            try:
+                plugins.states.refresh()
+            finally:
+                db.session.remove()
 
 
 def plugin_manager() -> PluginManager:

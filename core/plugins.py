@@ -276,14 +276,28 @@ class PluginStates:
         self.manager = manager
         self.ttl = 1.0
         self._loader: Callable[[], dict[str, bool]] | None = None
+        self._on_change: Callable[[dict[str, bool]], None] | None = None
+        self._loaded_once = False
         self._cache: dict[str, bool] = {}
         self._loaded_at = float("-inf")
         self._lock = threading.Lock()
 
-    def bind(self, loader: Callable[[], dict[str, bool]], ttl: float) -> None:
+    def bind(
+        self,
+        loader: Callable[[], dict[str, bool]],
+        ttl: float,
+        on_change: Callable[[dict[str, bool]], None] | None = None,
+    ) -> None:
+        """``on_change`` hears the switches that a refresh found changed (by another
+        worker or the command line), e.g. to tell this worker's open pages."""
         self._loader = loader
+        self._on_change = on_change
         self.ttl = ttl
         self.invalidate()
+
+    def refresh(self) -> None:
+        """Re-read the switches now if the cached copy is older than the TTL."""
+        self._snapshot()
 
     def invalidate(self) -> None:
         self._loaded_at = float("-inf")
@@ -298,14 +312,25 @@ class PluginStates:
             and self._lock.acquire(blocking=False)
         ):
             try:
+                before, first = self._cache, not self._loaded_once
                 self._cache = self._loader()
-                self._loaded_at = now
+                self._loaded_at, self._loaded_once = now, True
+                self._report(before, first)
             except Exception as exc:
                 # Keep serving from the last known switches if the database blips.
                 log.warning("could not read plugin switches: %s", str(exc).splitlines()[0])
             finally:
                 self._lock.release()
         return self._cache
+
+    def _report(self, before: dict[str, bool], first: bool) -> None:
+        changed = {n: on for n, on in self._cache.items() if before.get(n) != on}
+        changed.update({n: self.is_enabled(n) for n in before if n not in self._cache})
+        if changed and not first and self._on_change is not None:
+            try:
+                self._on_change(changed)
+            except Exception:
+                log.exception("could not announce plugin switches %s", sorted(changed))
 
     def is_enabled(self, name: str) -> bool:
         record = self.manager.records.get(name)

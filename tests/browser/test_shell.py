@@ -75,6 +75,39 @@ def test_admin_disables_and_enables_a_plugin(
     assert status_of(page, server.url + "/tools/speedtest/") == 200
 
 
+def test_open_pages_follow_a_switch_made_elsewhere(
+    page: Page, live_server_factory: Callable[..., LiveServer]
+) -> None:
+    """Switched from the command line (no page clicked anything): the worker notices within
+    its TTL, and open pages drop the section, the home page its panel, and a page of the
+    plugin says it was turned off. Switched back on, it all comes back without a reload."""
+    server = live_server_factory(async_mode=ASYNC_MODE)
+    browser_login(page, server.url, "admin")
+    tools_section = page.locator('#bo-nav li.bo-section[data-section="Tools"]')
+    waiting_panel = page.locator("#bo-dashboard .bo-widget", has_text="Waiting room")
+    expect(tools_section).to_be_visible()
+    expect(waiting_panel).to_be_visible()
+    speed_test = page.context.new_page()
+    speed_test.goto(server.url + "/tools/speedtest/")
+    expect(speed_test.locator('#bo-nav li.bo-section[data-section="Tools"]')).to_be_visible()
+    page.evaluate("window.__not_reloaded = true")
+
+    for name in ("tools", "waiting_room"):
+        assert server.cli("plugins", "disable", name).returncode == 0
+    expect(tools_section).to_have_count(0)
+    expect(waiting_panel).to_have_count(0)
+    expect(speed_test.locator("#bo-switched-off")).to_contain_text("turned off")
+    expect(speed_test.locator('#bo-nav li.bo-section[data-section="Tools"]')).to_have_count(0)
+    assert page.evaluate("window.__not_reloaded") is True
+
+    for name in ("tools", "waiting_room"):
+        assert server.cli("plugins", "enable", name).returncode == 0
+    expect(tools_section).to_be_visible()
+    expect(waiting_panel).to_be_visible()
+    expect(speed_test.locator("#bo-switched-off")).to_have_count(0)
+    assert page.evaluate("window.__not_reloaded") is True
+
+
 def test_dock_stays_open_across_pages(
     page: Page, live_server_factory: Callable[..., LiveServer]
 ) -> None:

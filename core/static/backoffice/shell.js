@@ -81,6 +81,43 @@
     if (error && /session ended|unauthorized/.test(error.message)) { window.location.reload(); }
   });
 
+  // A plugin switched on or off (here, on another worker or from the command line): the
+  // menu and the home page's panels are redrawn from the server's own rendering, and a page
+  // of a plugin that is now off says so instead of failing on its next click.
+  function redrawShell() {
+    var home = document.querySelector(".bo-brand").getAttribute("href");
+    fetch(home, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+      .then(function (response) { return response.ok ? response.text() : null; })
+      .then(function (html) {
+        if (!html) { return; }
+        var fresh = new DOMParser().parseFromString(html, "text/html");
+        ["bo-nav", "bo-dashboard"].forEach(function (id) {
+          var mine = document.getElementById(id), theirs = fresh.getElementById(id);
+          if (mine && theirs) { mine.replaceWith(document.importNode(theirs, true)); }
+        });
+        document.dispatchEvent(new CustomEvent("backoffice:shell-redrawn"));
+      });
+    fetch(window.location.pathname + window.location.search, { method: "HEAD", credentials: "same-origin" })
+      .then(function (response) {
+        var banner = document.getElementById("bo-switched-off");
+        if (response.status === 404 && !banner) {
+          banner = document.createElement("div");
+          banner.id = "bo-switched-off";
+          banner.className = "alert alert-warning";
+          banner.setAttribute("role", "alert");
+          banner.textContent = "This section was turned off by your practice administrator. ";
+          var link = document.createElement("a");
+          link.href = home;
+          link.textContent = "Back to the Back Office";
+          banner.appendChild(link);
+          document.querySelector(".bo-content").prepend(banner);
+        } else if (response.ok && banner) {
+          banner.remove();
+        }
+      });
+  }
+  socket.on("core.plugin_switched", redrawShell);
+
   function keepalive() {
     lastKeepalive = Date.now();
     return fetch(info.dataset.keepalive, {
