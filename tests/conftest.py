@@ -44,6 +44,7 @@ def base_overrides(database_url: str, instance_dir: Path) -> dict[str, Any]:
         "DEMO_PASSWORD": TEST_PASSWORD,
         "PLUGIN_STATE_TTL": 0.0,
         "RATELIMIT_ENABLED": False,
+        "WAITING_ROOM_EXTERNAL_CODE": "demo-practice",
         "TESTING": True,
     }
 
@@ -241,6 +242,7 @@ class LiveServer:
                 "BACKOFFICE_PORT": str(self.port),
                 "BACKOFFICE_SOCKETIO_MESSAGE_QUEUE": self.message_queue,
                 "BACKOFFICE_RATELIMIT_ENABLED": "false",
+                "BACKOFFICE_WAITING_ROOM_EXTERNAL_CODE": "demo-practice",
                 "PYTHONUNBUFFERED": "1",
             }
         )

@@ -1062,3 +1062,26 @@ def test_sent_back_from_the_call_is_one_update_for_both_sides(room: Room) -> Non
             "session.sent_back", {"entry_id": entry_id, "session_id": 1, "by": by}, source="video"
         )
     assert clinician.received("waiting_room.update") == []
+
+
+def test_each_installation_gets_its_own_join_code(make_room: Any, tmp_path: Any) -> None:
+    """No deployment answers a known code: without WAITING_ROOM_EXTERNAL_CODE the link's
+    code is made once for the installation and kept; staff see the link on their page."""
+    first = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "one"))
+    other = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "two"))
+    with first.app.app_context():
+        from plugins.waiting_room.room import external_codes
+
+        code = external_codes()[0]
+    with other.app.app_context():
+        assert external_codes()[0] != code
+    assert len(code) >= 12
+    http = first.app.test_client()
+    assert http.get("/wait/demo-practice").status_code == 404
+    assert http.get(f"/wait/{code}").status_code == 200
+    again = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "one"))
+    assert again.app.test_client().get(f"/wait/{code}").status_code == 200  # kept
+
+    staff = first.app.test_client()
+    login(staff, "frontdesk")
+    assert f"/wait/{code}" in staff.get("/waiting-room/").text

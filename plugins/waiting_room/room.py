@@ -10,9 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
+import os
+import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from flask import current_app
@@ -79,8 +82,9 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     ),
     "WAITING_ROOM_LOGO_URL": "",  # empty: the practice name stands in for a logo
     "WAITING_ROOM_ASK_DOB": False,  # identity check: ask the date of birth too
-    # The practice's external join link /wait/<code>; several codes comma-separated.
-    "WAITING_ROOM_EXTERNAL_CODE": "demo-practice",
+    # The practice's external join link /wait/<code>; several codes comma-separated. Empty:
+    # one made for this installation on first use (no deployment shares a known code).
+    "WAITING_ROOM_EXTERNAL_CODE": "",
     "WAITING_ROOM_EXTERNAL_CHOOSE_PROVIDER": True,  # external joiners may pick a clinician
     "WAITING_ROOM_PROVIDER_ROLE": "Clinician",
     # Presence: the patient page checks in every HEARTBEAT seconds (a closing page says so
@@ -117,6 +121,35 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 def config(key: str) -> Any:
     return current_app.config[key]
+
+
+JOIN_CODE_FILE = "waiting_room_join_code"
+
+
+def external_codes() -> list[str]:
+    """The codes of the practice's external join link: configured, or this installation's."""
+    raw = config("WAITING_ROOM_EXTERNAL_CODE")
+    codes = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
+    found = [str(code).strip() for code in codes if str(code).strip()]
+    return found or [installation_code()]
+
+
+def installation_code() -> str:
+    """A code made once for this installation and kept in its instance folder, like the
+    secret key (workers on several hosts share it by setting WAITING_ROOM_EXTERNAL_CODE)."""
+    extensions = current_app.extensions
+    code: str | None = extensions.get("waiting_room.join_code")
+    if code is None:
+        path = Path(current_app.instance_path) / JOIN_CODE_FILE
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:  # O_EXCL: two workers starting at once keep the first one's code
+            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
+                f.write(secrets.token_urlsafe(9))
+        except FileExistsError:
+            pass
+        code = path.read_text().strip()
+        extensions["waiting_room.join_code"] = code
+    return code
 
 
 def seconds(key: str) -> dt.timedelta:

@@ -56,6 +56,9 @@ class WaitingRoomView(BaseView):
         return self.render_template(
             "waiting_room/dashboard.html",
             session_url_configured=bool(current_app.config["WAITING_ROOM_SESSION_URL"]),
+            join_link=url_for(
+                f"{BLUEPRINT}.external", code=room.external_codes()[0], _external=True
+            ),
         )
 
 
@@ -66,12 +69,6 @@ class JoinSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=NAME_MAX))
     date_of_birth = fields.Date(load_default=None, allow_none=True)
     provider_id = fields.Integer(load_default=None, allow_none=True, strict=True)
-
-
-def _external_codes() -> list[str]:
-    raw = current_app.config["WAITING_ROOM_EXTERNAL_CODE"]
-    codes = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
-    return [str(code).strip() for code in codes if str(code).strip()]
 
 
 def _wrong_code() -> Any:
@@ -196,7 +193,7 @@ def patient_blueprint() -> Blueprint:
 
     @public_route("the practice's external join link, published on its website")
     def external(code: str) -> Any:
-        if code not in _external_codes():
+        if code not in room.external_codes():
             return _wrong_code()
         return _join_page(
             invite=None, code=code, enter_url=url_for(f"{BLUEPRINT}.external_enter", code=code)
@@ -204,7 +201,7 @@ def patient_blueprint() -> Blueprint:
 
     @public_route("checks a patient in through the practice's external join link")
     def external_enter(code: str) -> Any:
-        if code not in _external_codes():
+        if code not in room.external_codes():
             return jsonify(error=BAD_CODE), 404
         return _enter(None, code)
 
