@@ -51,7 +51,10 @@ def create_invite(
     reference: str | None = None,
     ttl: dt.timedelta | None = None,
     created_by: str | None = None,
+    commit: bool = True,
 ) -> IssuedInvite:
+    """A new invite, audited. ``commit=False`` joins the caller's transaction: the invite
+    and its audit row are written by the caller's commit, with the change they serve."""
     if kind not in KINDS:
         raise InviteError(f"invite kind must be one of {', '.join(KINDS)}, not {kind!r}")
     lifetime = ttl or dt.timedelta(seconds=current_app.config["INVITE_TTL"])
@@ -82,12 +85,14 @@ def create_invite(
         source=source,
         commit=False,
     )
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return IssuedInvite(invite, token)
 
 
-def resolve_invite(token: str) -> PatientInvite | None:
-    """The live invite for ``token``, or ``None`` when unknown, expired or revoked."""
+def resolve_invite(token: str, *, commit: bool = True) -> PatientInvite | None:
+    """The live invite for ``token``, or ``None`` when unknown, expired or revoked; its
+    last use is recorded (by the caller's commit when ``commit=False``)."""
     if not isinstance(token, str) or not 16 <= len(token) <= 128:
         return None
     invite = db.session.scalar(
@@ -96,15 +101,18 @@ def resolve_invite(token: str) -> PatientInvite | None:
     if invite is None or invite.revoked_at is not None or invite.expires_at <= utcnow():
         return None
     invite.last_used_at = utcnow()
-    db.session.commit()
+    if commit:
+        db.session.commit()
     return invite
 
 
-def revoke_invite(invite_id: int, *, source: str) -> None:
+def revoke_invite(invite_id: int, *, source: str, commit: bool = True) -> None:
+    """Revoke an invite, audited (by the caller's commit when ``commit=False``)."""
     invite = db.session.get(PatientInvite, invite_id)
     if invite is None:
         raise InviteError(f"no invite with id {invite_id}")
     if invite.revoked_at is None:
         invite.revoked_at = utcnow()
         audit.record("invite.revoked", target=f"invite:{invite_id}", source=source, commit=False)
-        db.session.commit()
+        if commit:
+            db.session.commit()

@@ -19,8 +19,10 @@ from core.api import Client
 from core.database import db
 from core.models import AuditEntry
 from core.realtime import socketio_of
+from plugins.calendar import events as calendar_events
 from plugins.calendar import ics, schedule
 from plugins.calendar.models import CONTACT_TYPES, STATUSES, Appointment, CalendarFeedKey
+from tests.commit_counter import Commits, count_commits, engine_of
 from tests.conftest import csrf_token_from, login
 
 # Far from the demo data (seeded for "today"), so nothing overlaps by accident.
@@ -743,6 +745,69 @@ def test_ics_feeds_per_clinician(app: Flask, clinician: FlaskClient) -> None:
     assert anonymous.get(f"/calendar/feed/{key.group(1)}.ics").status_code == 404
     page = clinician.post("/calendar/feed-link")
     assert page.status_code == 200 and 'id="cal-feed-url"' in page.text
+
+
+# --- one commit per request ------------------------------------------------------------------
+
+
+def spy_on_announcements(monkeypatch: pytest.MonkeyPatch, commits: Commits) -> None:
+    """Note how many commits had gone when the calendar announced a change."""
+    monkeypatch.setattr(calendar_events, "notify", commits.spy("notify"))
+    monkeypatch.setattr(calendar_events, "emit_domain_event", commits.spy("event"))
+
+
+def test_creating_an_appointment_is_one_commit_announced_after_it(
+    app: Flask, clinician: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    data = form_for(app)
+    with count_commits(engine_of(app)) as commits:
+        spy_on_announcements(monkeypatch, commits)
+        created = clinician.post("/calendar/appointments/", data=data)
+    assert created.status_code == 303, created.text
+    assert commits.count == 1
+    assert commits.calls == [("notify", 1), ("event", 1)]
+    (entry,) = audit_actions(app, "calendar.appointment_created")
+    with app.app_context():
+        newest = db.session.scalar(sa.select(sa.func.max(Appointment.id)))
+    assert entry.target == f"appointment:{newest}"
+
+
+def test_saving_and_starting_an_appointment_are_one_commit_each(
+    app: Flask, clinician: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pk = add_appointment(app)
+    changed, confirmed = form_for(app, notes="Moved to Room 2"), form_for(app, status="Confirmed")
+    with count_commits(engine_of(app)) as saving:
+        spy_on_announcements(monkeypatch, saving)
+        saved = clinician.post(f"/calendar/appointments/{pk}", data=changed)
+    assert saved.status_code == 303, saved.text
+    assert saving.count == 1 and saving.calls == [("notify", 1), ("event", 1)]
+    assert audit_actions(app, "calendar.appointment_updated")[-1].target == f"appointment:{pk}"
+
+    with count_commits(engine_of(app)) as starting:
+        spy_on_announcements(monkeypatch, starting)
+        started = clinician.post(f"/calendar/appointments/{pk}/start", data=confirmed)
+    assert started.status_code == 303, started.text
+    assert starting.count == 1 and starting.calls == [("notify", 1), ("event", 1)]
+    assert len(audit_actions(app, "calendar.appointment_updated")) == 2
+    assert audit_actions(app, "calendar.telehealth_started")[-1].target == f"appointment:{pk}"
+
+
+def test_reading_appointments_commits_the_audit_row_of_each_read(
+    app: Flask, clinician: FlaskClient
+) -> None:
+    pk = add_appointment(app)
+    me = user_id(app, "clinician1")
+    reads = {
+        "calendar.viewed": "/calendar/events?start=2031-03-04T00:00:00Z&end=2031-03-05T00:00:00Z",
+        "calendar.appointment_viewed": f"/calendar/appointments/{pk}",
+        "calendar.ics_viewed": f"/calendar/ics/{me}.ics",
+    }
+    for action, url in reads.items():
+        with count_commits(engine_of(app)) as commits:
+            assert clinician.get(url).status_code == 200, url
+        assert commits.count == 1, url
+        assert len(audit_actions(app, action)) == 1, action
 
 
 # --- the rule's unit, time zones ---------------------------------------------------------------

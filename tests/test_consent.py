@@ -38,6 +38,7 @@ from plugins.consent.models import (
     MessageTemplate,
     SessionLink,
 )
+from tests.commit_counter import Commits, count_commits, engine_of
 from tests.conftest import free_port, login
 from tests.test_calendar import add_appointment, at, client_id, user_id
 
@@ -868,3 +869,91 @@ def test_request_status_snapshot_is_only_for_the_clinician_who_sent_it(app: Flas
         "consent.request_status", {"request_id": "x"}, namespace="/staff", callback=True
     )
     assert bad["error"]["code"] == "invalid"
+
+
+# --- one commit per request -----------------------------------------------------------------
+
+
+def spy_on_announcements(monkeypatch: pytest.MonkeyPatch, commits: Commits) -> None:
+    """Note how many commits had gone when consent told the clinician and other plugins."""
+    monkeypatch.setattr(consent_events, "notify", commits.spy("notify"))
+    monkeypatch.setattr(consent_events, "emit_domain_event", commits.spy("event"))
+
+
+def test_verbal_consent_replacing_a_portal_form_is_one_commit_announced_after_it(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinician = signed_in(app)
+    _pk, start = start_session(app, clinician, first_name="Alex")
+    assert send_form(clinician, start, channel="sms").status_code == 303
+    with count_commits(engine_of(app)) as commits:
+        spy_on_announcements(monkeypatch, commits)
+        verbal(clinician, start)
+    # The record, its audit row and the revoked portal link with its own: one commit.
+    assert commits.count == 1 and commits.calls == [("event", 1)]
+    (record,) = records(app, "Alex")
+    (entry,) = audits(app, "consent.verbal_recorded")
+    assert entry.target == f"consent:{record.id}"
+    with app.app_context():
+        invite = db.session.scalar(sa.select(PatientInvite).where(PatientInvite.kind == "portal"))
+        assert invite is not None and invite.revoked_at is not None
+    assert [e.target for e in audits(app, "invite.revoked")] == [f"invite:{invite.id}"]
+
+
+def test_a_portal_answer_is_one_commit_announced_after_it(
+    app: Flask, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinician = signed_in(app)
+    _pk, start = start_session(app, clinician, first_name="Alex")
+    assert send_form(clinician, start, channel="sms").status_code == 303
+    token, patient = portal_token(app), app.test_client()
+    with count_commits(engine_of(app)) as opening:
+        assert patient.get(f"/portal/consent/{token}").status_code == 200
+    assert opening.count == 1 and len(audits(app, "consent.portal_opened")) == 1
+
+    with count_commits(engine_of(app)) as answering:
+        spy_on_announcements(monkeypatch, answering)
+        done = patient.post(f"/portal/consent/{token}", data={"decision": "decline"})
+    assert done.status_code == 200, done.text
+    assert answering.count == 1
+    assert answering.calls == [("notify", 1), ("event", 1)]
+    (record,) = records(app, "Alex")
+    assert [e.target for e in audits(app, "consent.declined")] == [f"consent:{record.id}"]
+    assert len(audits(app, "invite.revoked")) == 1
+
+
+def test_reading_consent_records_commits_the_audit_row_of_each_read(app: Flask) -> None:
+    clinician = signed_in(app)
+    _pk, start = start_session(app, clinician)
+    verbal(clinician, start)
+    (record,) = records(app, "Devon")
+    reads = {
+        "consent.records_listed": "/consent/records/",
+        "consent.record_viewed": f"/consent/records/{record.id}",
+        "consent.record_printed": f"/consent/records/{record.id}/print",
+    }
+    for action, url in reads.items():
+        with count_commits(engine_of(app)) as commits:
+            assert clinician.get(url).status_code == 200, url
+        assert commits.count == 1, url
+        assert len(audits(app, action)) == 1, action
+
+
+def test_admin_changes_commit_with_their_audit_rows(app: Flask) -> None:
+    admin = signed_in(app, "practiceadmin")
+    with count_commits(engine_of(app)) as adding:
+        added = admin.post("/consent/forms/add", data={"title": "Consent 2031", "body": "Terms."})
+    assert added.status_code == 302
+    assert adding.count == 1
+    (entry,) = audits(app, "consent.form_version_added")
+    assert entry.target == "consent_form:2"
+
+    with app.app_context():
+        pk = db.session.scalar(sa.select(sa.func.min(MessageTemplate.id)))
+    with count_commits(engine_of(app)) as editing:
+        saved = admin.post(
+            f"/consent/templates/edit/{pk}", data={"subject": "", "body": "Join: {link}"}
+        )
+    assert saved.status_code == 302
+    assert editing.count == 1
+    assert [e.target for e in audits(app, "consent.template_updated")] == [f"consent_template:{pk}"]

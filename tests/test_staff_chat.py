@@ -17,13 +17,16 @@ from flask import Flask
 from flask.testing import FlaskClient
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
 
 from core.app import set_plugin_enabled
 from core.database import db
 from core.models import AuditEntry
 from core.realtime import socketio_of
+from plugins.staff_chat import chat
 from plugins.staff_chat.chat import DEMO_DM, DEMO_PRACTICE, seed_demo
-from plugins.staff_chat.models import PRACTICE, ChatMessage, dm_key
+from plugins.staff_chat.models import PRACTICE, ChatMessage, ChatReadMarker, dm_key
+from tests.commit_counter import count_commits, engine_of
 from tests.conftest import BACKENDS, LiveServer, live_login, login
 from tests.realtime_helpers import Clients
 
@@ -135,6 +138,64 @@ def test_the_practice_channel_reaches_all_staff_and_is_audited_without_the_body(
     ]
     assert entries[0].details == {"message_id": sent["id"]}
     assert "Room 2" not in repr(entries[0].details)
+
+
+def sent_audits(app: Flask) -> list[AuditEntry]:
+    with app.app_context():
+        query = select(AuditEntry).where(AuditEntry.action == "staff_chat.sent")
+        found = list(db.session.scalars(query.order_by(AuditEntry.id)))
+        db.session.expunge_all()
+        return found
+
+
+def test_a_message_is_one_commit_with_its_audit_row_and_pushed_after_it(
+    app: Flask, staff: Callable[[str], Staff], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    casey, riley = staff("clinician1"), staff("frontdesk")
+    with count_commits(engine_of(app)) as commits:
+        monkeypatch.setattr(chat, "notify", commits.spy("notify"))
+        sent = casey.ok("staff_chat.send", {"to_user_id": riley.id, "body": "call me"})
+    # The message, its audit row and Casey's first read marker of the DM: one commit,
+    # then one push to each of the pair.
+    assert commits.count == 1
+    assert commits.calls == [("notify", 1), ("notify", 1)]
+    (entry,) = sent_audits(app)
+    assert (entry.target, entry.details) == (sent["channel"], {"message_id": sent["id"]})
+    assert casey.channels()[sent["channel"]]["last_read_id"] == sent["id"]
+
+
+def test_a_colliding_read_marker_loses_neither_the_message_nor_its_audit_row(
+    app: Flask, staff: Callable[[str], Staff], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    casey, riley = staff("clinician1"), staff("frontdesk")
+    moved = chat._moved_marker
+    attempts: list[int] = []
+
+    def collide_once(user_id: int, channel: str, message_id: int) -> ChatReadMarker:
+        marker = moved(user_id, channel, message_id)
+        attempts.append(message_id)
+        if len(attempts) == 1:  # as when another page created the same marker meanwhile
+            raise IntegrityError("INSERT INTO staff_chat_read_marker", {}, Exception("taken"))
+        return marker
+
+    monkeypatch.setattr(chat, "_moved_marker", collide_once)
+    with count_commits(engine_of(app)) as commits:
+        sent = casey.ok("staff_chat.send", {"to_user_id": riley.id, "body": "still here?"})
+    assert len(attempts) == 2 and commits.count == 1
+    assert [m.id for m in messages_in(app, sent["channel"])][-1] == sent["id"]
+    assert [e.details for e in sent_audits(app)] == [{"message_id": sent["id"]}]
+
+
+def test_mark_read_is_one_commit_and_pushed_after_it(
+    app: Flask, staff: Callable[[str], Staff], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    riley = staff("frontdesk")
+    with count_commits(engine_of(app)) as commits:
+        monkeypatch.setattr(chat, "notify", commits.spy("notify"))
+        read = riley.ok("staff_chat.mark_read", {"channel": PRACTICE})
+    assert read["unread"] == 0
+    assert commits.count == 1 and commits.calls == [("notify", 1)]
+    assert riley.channels()[PRACTICE]["unread"] == 0  # kept, as a new request reads it
 
 
 def test_direct_messages_reach_only_the_pair_and_others_can_never_read_them(

@@ -9,9 +9,11 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from core.database import db
+from core.models import AuditEntry
 from core.realtime import socketio_of
 from plugins.tools import verdict
 from plugins.tools.models import SpeedTestResult
+from tests.commit_counter import count_commits, engine_of
 from tests.conftest import login
 
 
@@ -75,3 +77,21 @@ def test_pages_render_for_staff(client: FlaskClient) -> None:
     webcam = client.get("/tools/webcam/")
     assert speed.status_code == 200 and 'id="speedtest-start"' in speed.text
     assert webcam.status_code == 200 and 'id="webcam-preview"' in webcam.text
+
+
+def test_a_recorded_speed_test_is_one_commit_with_its_audit_row(
+    app: Flask, client: FlaskClient
+) -> None:
+    login(client, "clinician1")
+    sio = socketio_of(app).test_client(app, namespace="/staff", flask_test_client=client)
+    figures = {"latency_ms": 35.0, "download_mbps": 40.0, "upload_mbps": 12.0}
+    with count_commits(engine_of(app)) as commits:
+        ack = sio.emit("tools.record_speed_test", figures, namespace="/staff", callback=True)
+    assert ack["ok"], ack
+    assert commits.count == 1
+    with app.app_context():
+        entry = db.session.scalars(
+            select(AuditEntry).where(AuditEntry.action == "tools.speed_test_recorded")
+        ).one()
+        assert (entry.target, entry.actor) == (f"result:{ack['data']['id']}", "clinician1")
+    sio.disconnect(namespace="/staff")

@@ -25,6 +25,7 @@ from core.models import AuditEntry, Client
 from core.realtime import socketio_of
 from plugins.video import service
 from plugins.video.models import VideoChatLine, VideoParticipant, VideoSession
+from tests.commit_counter import Commits, count_commits, engine_of
 from tests.conftest import csrf_token_from, login
 
 STAFF = "/staff"
@@ -871,3 +872,102 @@ def test_a_reference_gets_one_open_session_and_stale_sessions_end_at_their_last_
         assert ended is not None and ended.status == "ended" and ended.ended_at == last
         assert ended.duration_seconds == round((last - ended.started_at).total_seconds())
     assert len(patient.received("video.ended")) == 1
+
+
+# --- one commit per request or event ---------------------------------------------------------
+
+
+def spy_on_announcements(monkeypatch: pytest.MonkeyPatch, commits: Commits) -> None:
+    """Note how many commits had gone when the call told someone or other plugins."""
+    monkeypatch.setattr(service, "notify", commits.spy("notify"))
+    monkeypatch.setattr(service, "emit_domain_event", commits.spy("event"))
+
+
+def told_after(commits: Commits, count: int = 1) -> list[str]:
+    """The names of the spied-on calls, each checked to come after ``count`` commits."""
+    assert commits.calls, "nobody was told"
+    assert all(seen == count for _name, seen in commits.calls), commits.calls
+    return [name for name, _seen in commits.calls]
+
+
+def test_starting_and_viewing_a_session_are_one_commit_each(
+    app: Flask, peers: Callable[..., Peer]
+) -> None:
+    clinician = peers(username="clinician1")
+    with count_commits(engine_of(app)) as starting:
+        session_id = start_session(clinician)  # the form, then its POST
+    assert starting.count == 1
+    with count_commits(engine_of(app)) as viewing:
+        assert clinician.http.get(f"/video/session/{session_id}").status_code == 200
+    assert viewing.count == 1
+    assert audit_actions(app, session_id) == ["video.session_created", "video.session_viewed"]
+
+
+def test_the_join_that_starts_a_session_is_one_commit_announced_after_it(
+    app: Flask, peers: Callable[..., Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinician = peers(username="clinician1")
+    session_id = start_session(clinician)
+    clinician.ok("video.join", {"session_id": session_id})
+    patient = peers(token=patient_token(app, video_session=session_id))
+    with count_commits(engine_of(app)) as commits:
+        spy_on_announcements(monkeypatch, commits)
+        patient.ok("video.join", {"session_id": session_id})
+    assert commits.count == 1
+    assert told_after(commits).count("event") == 1  # session.started
+    assert audit_actions(app, session_id)[-2:] == ["video.joined", "video.session_started"]
+
+
+def test_chat_and_ending_are_one_commit_each_announced_after_it(
+    app: Flask, peers: Callable[..., Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    clinician, patient, session_id = in_call(app, peers)
+    with count_commits(engine_of(app)) as chatting:
+        spy_on_announcements(monkeypatch, chatting)
+        patient.ok("video.chat", {"session_id": session_id, "body": "Can you hear me?"})
+    assert chatting.count == 1 and told_after(chatting) == ["notify", "notify"]
+
+    with count_commits(engine_of(app)) as ending:
+        spy_on_announcements(monkeypatch, ending)
+        clinician.ok("video.end", {"session_id": session_id})
+    assert ending.count == 1 and told_after(ending) == ["notify", "notify", "event"]
+    assert audit_actions(app, session_id)[-2:] == ["video.chat_sent", "video.session_ended"]
+
+
+def test_a_dropped_socket_is_one_commit_told_after_it(
+    app: Flask, peers: Callable[..., Peer], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    _clinician, patient, session_id = in_call(app, peers)
+    with count_commits(engine_of(app)) as commits:
+        spy_on_announcements(monkeypatch, commits)
+        patient.close()
+    assert commits.count == 1 and told_after(commits) == ["notify"]
+    assert audit_actions(app, session_id)[-1] == "video.dropped"
+
+
+def test_a_guest_invite_and_the_guest_arriving_are_one_commit_each(
+    app: Flask, peers: Callable[..., Peer]
+) -> None:
+    clinician, _patient, session_id = in_call(app, peers)
+    with count_commits(engine_of(app)) as inviting:
+        invite = clinician.ok("video.invite_guest", {"session_id": session_id})
+    assert inviting.count == 1
+    path = "/" + invite["url"].split("://", 1)[1].split("/", 1)[1]
+    guest_browser = app.test_client()
+    form = guest_browser.get(path)
+    assert form.status_code == 200
+    with count_commits(engine_of(app)) as arriving:
+        arrived = guest_browser.post(
+            path, data={"name": "Ana", "csrf_token": csrf_token_from(form.text)}
+        )
+    assert arrived.status_code == 302 and arriving.count == 1
+    assert audit_actions(app, session_id)[-2:] == ["video.guest_invited", "video.guest_arrived"]
+    with app.app_context():
+        invite_audits = list(
+            db.session.scalars(
+                select(AuditEntry.action)
+                .where(AuditEntry.action.startswith("invite."), AuditEntry.source == "video")
+                .order_by(AuditEntry.id)
+            )
+        )
+    assert invite_audits == ["invite.created", "invite.revoked"]

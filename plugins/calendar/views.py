@@ -80,6 +80,12 @@ BLANK = dict.fromkeys(
 # --- helpers ---------------------------------------------------------------------------------
 
 
+def commit_and_announce(appointment_id: int, what: str) -> None:
+    """Commit, then tell open calendars and other plugins: nobody sees uncommitted state."""
+    db_session().commit()
+    announce_change(appointment_id, what)
+
+
 def clinicians() -> list[User]:
     query = (
         select(User)
@@ -301,6 +307,7 @@ class CalendarView(BaseView):
             },
             source=SOURCE,
         )
+        db_session().commit()
         return jsonify([event_json(item, tz) for item in found])
 
     @expose("/appointments/new")
@@ -353,7 +360,7 @@ class CalendarView(BaseView):
             details=self._summary(appointment),
             source=SOURCE,
         )
-        announce_change(appointment.id, "created")
+        commit_and_announce(appointment.id, "created")
         item = find_occurrence(session, appointment, None)
         self._warn_overlaps(item)
         if wants_json():
@@ -381,6 +388,7 @@ class CalendarView(BaseView):
             details={"occurrence": item.key},
             source=SOURCE,
         )
+        db_session().commit()
         if wants_json():
             return jsonify(event_json(item, practice_tz()))
         return self._form(self._values(item), appointment=appointment, occurrence=item)
@@ -395,9 +403,10 @@ class CalendarView(BaseView):
         if errors:
             return self._invalid(errors, appointment=appointment, occurrence=item)
         try:
-            saved = self._save(appointment, item, data)
+            saved, change = self._save(appointment, item, data)
         except ValidationError as exc:
             return self._invalid(first_messages(exc.normalized_messages()), appointment, item)
+        commit_and_announce(saved.id, change)
         self._warn_overlaps(find_occurrence(db_session(), saved, None))
         if wants_json():
             return jsonify(event_json(self._occurrence(saved.id, None)[1], practice_tz()))
@@ -443,6 +452,7 @@ class CalendarView(BaseView):
                 details={"reason": reason, "occurrence": item.key},
                 source=SOURCE,
             )
+            db_session().commit()
             if wants_json():
                 return jsonify(allowed=False, error=reason), 409
             flash(f"Cannot start a telehealth session: {reason}", "danger")
@@ -450,9 +460,10 @@ class CalendarView(BaseView):
             if data is not None:
                 values.update(self._echo())
             return self._form(values, appointment=appointment, occurrence=item, status=409)
+        change: str | None = None
         if data is not None:
             try:
-                appointment = self._save(appointment, item, data)
+                appointment, change = self._save(appointment, item, data)
             except ValidationError as exc:
                 return self._invalid(first_messages(exc.normalized_messages()), appointment, item)
         ticket = start_ticket(appointment, int(current_user.id))
@@ -462,6 +473,10 @@ class CalendarView(BaseView):
             details={"client_id": appointment.client_id, "clinician_id": appointment.clinician_id},
             source=SOURCE,
         )
+        if change is None:
+            db_session().commit()
+        else:
+            commit_and_announce(appointment.id, change)
         target = str(current_app.config["CALENDAR_CONSENT_START_URL"])
         location = f"{target}?{urlencode({'ticket': ticket})}"
         if wants_json():
@@ -478,6 +493,7 @@ class CalendarView(BaseView):
         if user is None:
             abort(404)
         audit("calendar.ics_viewed", target=f"user:{user_id}", source=SOURCE)
+        db_session().commit()
         return ics_response(user, details="full", filename=f"appointments-{user_id}.ics")
 
     @expose("/feed-link", methods=["POST"])
@@ -495,6 +511,7 @@ class CalendarView(BaseView):
             row.created_at = utcnow()
         session.flush()
         audit("calendar.feed_key_created", target=f"user:{current_user.id}", source=SOURCE)
+        db_session().commit()
         url = url_for("calendar_feed.feed", key=key, _external=True)
         if wants_json():
             return jsonify(url=url)
@@ -565,8 +582,9 @@ class CalendarView(BaseView):
 
     def _save(
         self, appointment: Appointment, item: Occurrence, data: dict[str, Any]
-    ) -> Appointment:
-        """Apply the form to the row, to the whole series, or detach one occurrence."""
+    ) -> tuple[Appointment, str]:
+        """Apply the form to the row, to the whole series, or detach one occurrence, with
+        its audit row; returns the row saved and the change to announce once committed."""
         session = db_session()
         if item.virtual and data["scope"] == "occurrence":
             if data["recurrence"] != "none":
@@ -591,8 +609,7 @@ class CalendarView(BaseView):
                 },
                 source=SOURCE,
             )
-            announce_change(child.id, "created")
-            return child
+            return child, "created"
         before = self._summary(appointment)
         if item.virtual:  # the whole series, edited from one of its occurrences
             shift = data["start"] - item.start
@@ -624,8 +641,7 @@ class CalendarView(BaseView):
             },
             source=SOURCE,
         )
-        announce_change(appointment.id, "updated")
-        return appointment
+        return appointment, "updated"
 
     @staticmethod
     def _summary(appointment: Appointment) -> dict[str, Any]:
@@ -768,6 +784,7 @@ def feed(key: str) -> Any:
         details={"details": current_app.config["CALENDAR_ICS_FEED_DETAILS"]},
         source=SOURCE,
     )
+    db_session().commit()
     return ics_response(
         user,
         details=str(current_app.config["CALENDAR_ICS_FEED_DETAILS"]),

@@ -169,7 +169,8 @@ def read_ticket(token: str | None) -> Ticket:
 
 
 def current_form() -> ConsentFormVersion:
-    """The newest version of the consent form (version 1 is made when there is none)."""
+    """The newest version of the consent form (version 1 is made when there is none, and
+    kept by the caller's commit)."""
     session = db_session()
     form = session.scalar(
         select(ConsentFormVersion).order_by(ConsentFormVersion.version.desc()).limit(1)
@@ -183,7 +184,7 @@ def current_form() -> ConsentFormVersion:
             created_by="system",
         )
         session.add(form)
-        session.commit()
+        session.flush()
     return form
 
 
@@ -264,6 +265,7 @@ def recipient_for(client: Client, channel: str, given: str | None) -> tuple[str,
 
 
 def save_contact(client: Client, channel: str, value: str) -> None:
+    """Add the missing number or address, audited; the caller commits."""
     field = contact_field(channel)
     setattr(client, field, value)
     db_session().flush()

@@ -138,6 +138,7 @@ class ConsentFlowView(BaseView):
                 details={"client_id": client.id, "reference": ticket.reference},
                 source=SOURCE,
             )
+            db_session().commit()
             flash(
                 f"{client.full_name} has a valid consent on file ({consent.kind}, form version "
                 f"{consent.form_version}, valid until {local(consent.valid_until)}).",
@@ -157,7 +158,7 @@ class ConsentFlowView(BaseView):
         form = current_form()
         pending = _pending_request(client.id, ticket.reference)
         if pending is not None:  # the form in the portal is no longer needed
-            revoke_invite(pending.invite_id, source=SOURCE)
+            revoke_invite(pending.invite_id, source=SOURCE, commit=False)
         record = new_record(
             client_id=client.id,
             kind="verbal",
@@ -179,6 +180,7 @@ class ConsentFlowView(BaseView):
             },
             source=SOURCE,
         )
+        db_session().commit()
         announce_record(record)
         flash(
             f"Verbal consent of {client.full_name} recorded (form version {form.version}).",
@@ -207,7 +209,7 @@ class ConsentFlowView(BaseView):
         form = current_form()
         pending = _pending_request(client.id, ticket.reference)
         if pending is not None:  # a new form replaces the one still unanswered
-            revoke_invite(pending.invite_id, source=SOURCE)
+            revoke_invite(pending.invite_id, source=SOURCE, commit=False)
         ttl = dt.timedelta(hours=int(current_app.config["CONSENT_PORTAL_LINK_HOURS"]))
         issued = create_invite(
             "portal",
@@ -216,6 +218,7 @@ class ConsentFlowView(BaseView):
             provider_id=ticket.provider_id,
             reference=ticket.reference,
             ttl=ttl,
+            commit=False,
         )
         portal_url = url_for("consent_portal.form", token=issued.token, _external=True)
         consent_request = ConsentRequest(
@@ -233,9 +236,8 @@ class ConsentFlowView(BaseView):
         values = message_values(client, person(provider), portal_url, ticket.appointment_time)
         try:
             message = deliver("consent_request", channel, recipient, values)
-        except InvalidRecipient as exc:
+        except InvalidRecipient as exc:  # refused before anything was committed
             db_session().rollback()
-            revoke_invite(issued.invite.id, source=SOURCE)
             return self._start_page(
                 ticket, client, errors={"channel": f"The message cannot be sent: {exc}"}
             )
@@ -253,6 +255,7 @@ class ConsentFlowView(BaseView):
             },
             source=SOURCE,
         )
+        db_session().commit()
         if message.status == "failed":
             flash(f"The consent form could not be sent: {message.error}", "danger")
         else:
@@ -310,14 +313,15 @@ class ConsentFlowView(BaseView):
             reference=f"{ticket.reference}@{ticket.starts_at}"
             if ticket.starts_at
             else ticket.reference,
+            commit=False,
         )
         url = invite_url(issued)
         provider = db_session().get(User, ticket.provider_id)
         values = message_values(client, person(provider), url, ticket.appointment_time)
         try:
             message = deliver("session_link", channel, recipient, values)
-        except InvalidRecipient as exc:
-            revoke_invite(issued.invite.id, source=SOURCE)
+        except InvalidRecipient as exc:  # refused before anything was committed
+            db_session().rollback()
             return self._link_page(
                 ticket, client, consent, errors={"channel": f"The link cannot be sent: {exc}"}
             )
@@ -347,6 +351,7 @@ class ConsentFlowView(BaseView):
             },
             source=SOURCE,
         )
+        db_session().commit()
         emit_domain_event(
             "consent.session_link_sent",
             {
@@ -495,6 +500,7 @@ class ConsentRecordView(BaseView):
             },
             source=SOURCE,
         )
+        db_session().commit()
         return self.render_template(
             "consent/records.html",
             records=records,
@@ -526,6 +532,7 @@ class ConsentRecordView(BaseView):
         audit(
             action, target=f"consent:{pk}", details={"client_id": record.client_id}, source=SOURCE
         )
+        db_session().commit()
         return record
 
     def _context(self, record: ConsentRecord) -> dict[str, Any]:
@@ -590,8 +597,8 @@ class ConsentFormView(ModelView):
         item.body_hash = text_hash(item.body or "")
         item.created_by = current_user.username
         item.created_at = utcnow()
-
-    def post_add(self, item: ConsentFormVersion) -> None:
+        # Before Flask-AppBuilder's commit, so that the version and its audit row commit
+        # together (post_add runs after it).
         audit(
             "consent.form_version_added",
             target=f"consent_form:{item.version}",
@@ -652,8 +659,7 @@ class MessageTemplateView(ModelView):
     def pre_update(self, item: MessageTemplate) -> None:
         item.updated_at = utcnow()
         item.updated_by = current_user.username
-
-    def post_update(self, item: MessageTemplate) -> None:
+        # Before Flask-AppBuilder's commit, as in ConsentFormView.pre_add.
         audit(
             "consent.template_updated",
             target=f"consent_template:{item.id}",
@@ -672,7 +678,9 @@ PUBLIC_REASON = (
 
 
 def _portal_request(token: str) -> ConsentRequest | None:
-    invite = resolve_invite(token)
+    """The unanswered request of a portal link; the link's last use is kept by the
+    caller's commit."""
+    invite = resolve_invite(token, commit=False)
     if invite is None or invite.kind != "portal" or invite.source != SOURCE:
         return None
     session = db_session()
@@ -717,6 +725,7 @@ def _portal_page(
 def form(token: str) -> Any:
     consent_request = _portal_request(token)
     if consent_request is None:
+        db_session().commit()  # the link's last use
         return _portal_missing()
     audit(
         "consent.portal_opened",
@@ -724,7 +733,13 @@ def form(token: str) -> Any:
         details={"client_id": consent_request.client_id},
         source=SOURCE,
     )
+    db_session().commit()
     return _portal_page(consent_request, token, {})
+
+
+def _portal_refusal(consent_request: ConsentRequest, token: str, errors: dict[str, str]) -> Any:
+    db_session().commit()  # the link's last use
+    return _portal_page(consent_request, token, errors, 400)
 
 
 def check_signature(kind: str, value: str) -> str:
@@ -755,12 +770,11 @@ def check_signature(kind: str, value: str) -> str:
 def answer(token: str) -> Any:
     consent_request = _portal_request(token)
     if consent_request is None:
+        db_session().commit()  # the link's last use
         return _portal_missing()
     decision = request.form.get("decision", "")
     if decision not in ("accept", "decline"):
-        return _portal_page(
-            consent_request, token, {"decision": "Accept or decline the form."}, 400
-        )
+        return _portal_refusal(consent_request, token, {"decision": "Accept or decline the form."})
     signature_kind = signature = None
     if decision == "accept":
         signature_kind = request.form.get("signature_kind", "")
@@ -768,7 +782,7 @@ def answer(token: str) -> Any:
         try:
             signature = check_signature(signature_kind, raw)
         except ValueError as exc:
-            return _portal_page(consent_request, token, {"signature": str(exc)}, 400)
+            return _portal_refusal(consent_request, token, {"signature": str(exc)})
     form = form_version(consent_request.form_version) or current_form()
     record = new_record(
         client_id=consent_request.client_id,
@@ -799,7 +813,8 @@ def answer(token: str) -> Any:
         },
         source=SOURCE,
     )
-    revoke_invite(consent_request.invite_id, source=SOURCE)
+    revoke_invite(consent_request.invite_id, source=SOURCE, commit=False)
+    db_session().commit()
     announce_decision(consent_request, record)
     return render_template(
         "consent/portal_done.html",

@@ -184,22 +184,28 @@ def history(user_id: int, channel: str, before_id: int | None, limit: int) -> di
 
 
 def _advance_marker(user_id: int, channel: str, message_id: int) -> int | None:
-    """Move the user's read marker forward to ``message_id`` (never back) and commit;
-    the marker's position, or ``None`` when concurrent writers kept colliding."""
+    """Move the user's read marker forward to ``message_id`` (never back); the caller
+    commits. The marker's position, or ``None`` when concurrent writers kept colliding."""
     session = db_session()
     for _attempt in range(2):  # a concurrent first marker for the same channel wins once
-        marker = session.get(ChatReadMarker, (user_id, channel))
-        if marker is None:
-            marker = ChatReadMarker(user_id=user_id, channel=channel, last_read_id=0)
-            session.add(marker)
-        marker.last_read_id = max(marker.last_read_id or 0, message_id)
         try:
-            session.commit()
+            # A savepoint: a collision undoes the marker only, not the caller's message.
+            with session.begin_nested():
+                marker = _moved_marker(user_id, channel, message_id)
         except IntegrityError:
-            session.rollback()
             continue
         return marker.last_read_id
     return None
+
+
+def _moved_marker(user_id: int, channel: str, message_id: int) -> ChatReadMarker:
+    session = db_session()
+    marker = session.get(ChatReadMarker, (user_id, channel))
+    if marker is None:
+        marker = ChatReadMarker(user_id=user_id, channel=channel, last_read_id=0)
+        session.add(marker)
+    marker.last_read_id = max(marker.last_read_id or 0, message_id)
+    return marker
 
 
 def mark_read(user_id: int, channel: str, up_to_id: int | None) -> dict[str, Any]:
@@ -214,6 +220,7 @@ def mark_read(user_id: int, channel: str, up_to_id: int | None) -> dict[str, Any
     last_read = _advance_marker(user_id, channel, target)
     if last_read is None:
         raise SocketError("conflict", "the read marker changed meanwhile; try again")
+    db_session().commit()
     state = {"channel": channel, "last_read_id": last_read, "unread": unread_in(user_id, channel)}
     notify(READ_EVENT, state, room=f"user:{user_id}")
     return state
@@ -235,6 +242,7 @@ def send(user_id: int, body: str, channel: str | None, to_user_id: int | None) -
     session.flush()  # the id, so the message and its audit entry commit together
     audit("staff_chat.sent", target=channel, details={"message_id": message.id}, source=SOURCE)
     _advance_marker(user_id, channel, message.id)  # what you wrote, you have read
+    session.commit()
     data = serialise(message, people().get(user_id))
     if pair is None:
         notify(MESSAGE_EVENT, data, permission=CHAT_PERMISSION)  # only staff who may chat

@@ -21,10 +21,11 @@ def record_speed_test(payload: dict[str, Any], context: SocketContext) -> dict[s
     result = SpeedTestResult(user_id=context.user_id, verdict=words, **payload)
     session = db_session()
     session.add(result)
-    session.commit()
+    session.flush()  # the id, for the audit row
     audit(
         "tools.speed_test_recorded", target=f"result:{result.id}", details=payload, source="tools"
     )
+    session.commit()
     return {"id": result.id, "verdict": words}
 
 

@@ -223,7 +223,9 @@ def session_for_claims(claims: dict[str, Any]) -> VideoSession | None:
     return None
 
 
-def _commit() -> None:
+def commit() -> None:
+    """The one commit of a request or event: the change together with its audit rows.
+    Notifications and domain events go out after it, so nobody sees uncommitted state."""
     try:
         db_session().commit()
     except Exception:
@@ -250,13 +252,14 @@ def create_session(
         created_at=utcnow(),
     )
     db_session().add(session)
-    _commit()
+    db_session().flush()  # the id, for the audit row
     audit(
         "video.session_created",
         target=target(session),
         details={"reference": reference, "client_id": client_id, "via": via},
         source=SOURCE,
     )
+    commit()
     return session
 
 
@@ -417,13 +420,15 @@ def join(session_id: int, who: Who, sid: str | None = None) -> dict[str, Any]:
     if who.kind == PATIENT and session.patient_sub is None:
         session.patient_sub = who.sub
     started = _start_if_due(session, now)
-    _commit()
     audit(
         "video.rejoined" if rejoined else "video.joined",
         target=target(session),
         details={"participant": who.kind, "user_id": who.user_id},
         source=SOURCE,
     )
+    if started:
+        _audit_started(session)
+    commit()
     others = [p for p in present(session) if p.key != who.key]
     tell(
         [p.key for p in others],
@@ -442,8 +447,11 @@ def join(session_id: int, who: Who, sid: str | None = None) -> dict[str, Any]:
     }
 
 
-def _announce_started(session: VideoSession) -> None:
+def _audit_started(session: VideoSession) -> None:
     audit("video.session_started", target=target(session), source=SOURCE)
+
+
+def _announce_started(session: VideoSession) -> None:
     tell(
         [p.key for p in present(session)],
         "video.started",
@@ -463,7 +471,8 @@ def signal(payload: dict[str, Any], who: Who) -> dict[str, Any]:
     if recipient is None or recipient.left_at is not None or recipient.key == who.key:
         raise SocketError("not_participant", "that person is not in this session")
     if session.status == OPEN and _start_if_due(session, utcnow()):
-        _commit()  # two joins crossed; the second participant is here all the same
+        _audit_started(session)  # two joins crossed; the second participant is here all the same
+        commit()
         _announce_started(session)
     if session.status != LIVE:
         raise SocketError("not_live", "the session has not started")
@@ -495,13 +504,14 @@ def chat(payload: dict[str, Any], who: Who) -> dict[str, Any]:
         at=utcnow(),
     )
     db_session().add(line)
-    _commit()
+    db_session().flush()  # the id, for the audit row
     audit(
         "video.chat_sent",
         target=target(session),
         details={"line": line.id, "participant": who.kind, "length": len(line.body)},
         source=SOURCE,
     )
+    commit()
     view = chat_view(line)
     tell([p.key for p in present(session)], "video.chat", view)
     return view
@@ -513,23 +523,22 @@ def leave(session_id: int, who: Who) -> dict[str, Any]:
     if participant is None:
         raise SocketError("not_participant", "you are not in this session")
     if participant.left_at is None:
-        _gone(session, participant, "video.left", {"participant": who.kind}, reason="left")
+        _gone(session, participant, "video.left", {"participant": who.kind})
+        commit()
+        _tell_gone(session, participant, reason="left")
     return {"session": session_view(session)}
 
 
 def _gone(
-    session: VideoSession,
-    participant: VideoParticipant,
-    action: str,
-    details: dict[str, Any],
-    *,
-    reason: str,
+    session: VideoSession, participant: VideoParticipant, action: str, details: dict[str, Any]
 ) -> None:
-    """Someone is out of the call (said goodbye, or their socket dropped): record it and
-    tell those still in it."""
+    """Someone is out of the call (said goodbye, or their socket dropped): record it; the
+    caller commits, then tells those still in it (:func:`_tell_gone`)."""
     participant.left_at = utcnow()
-    _commit()
     audit(action, target=target(session), details=details, source=SOURCE)
+
+
+def _tell_gone(session: VideoSession, participant: VideoParticipant, *, reason: str) -> None:
     tell(
         [p.key for p in present(session)],
         "video.participant_left",
@@ -545,14 +554,17 @@ def socket_dropped(sid: str) -> None:
             VideoParticipant.sid == sid, VideoParticipant.left_at.is_(None)
         )
     )
-    for participant in list(dropped):
-        session = participant.session
+    participants = list(dropped)
+    gone = [p for p in participants if p.session.status != ENDED]
+    for participant in participants:
         participant.sid = None
-        if session.status == ENDED:
-            _commit()
-            continue
+    for participant in gone:
         details = {"participant": participant.kind, "user_id": participant.user_id}
-        _gone(session, participant, "video.dropped", details, reason="dropped")
+        _gone(participant.session, participant, "video.dropped", details)
+    if participants:
+        commit()
+    for participant in gone:
+        _tell_gone(participant.session, participant, reason="dropped")
 
 
 def _may_run(session: VideoSession, who: Who) -> None:
@@ -587,7 +599,6 @@ def _end(
     )
     for participant in present(session):
         participant.left_at = now
-    _commit()
     by = who.user_id if who is not None else None
     audit(
         "video.session_ended",
@@ -600,6 +611,7 @@ def _end(
         },
         source=SOURCE,
     )
+    commit()
     view = session_view(session)
     tell(everyone, "video.ended", {"session_id": session.id, "session": view, "reason": reason})
     emit_domain_event(
@@ -616,13 +628,15 @@ def send_back(session_id: int, who: Who) -> dict[str, Any]:
     session = _require_session(session_id)
     _require_open(session)
     _may_run(session, who)
-    sent = _send_patients_back(session)
+    sent = _take_patients_out(session)
     audit(
         "video.sent_back",
         target=target(session),
         details={"entry_id": session.entry_id, "patients": len(sent)},
         source=SOURCE,
     )
+    commit()
+    _tell_sent_back(session, sent)
     emit_domain_event(
         "session.sent_back",
         {"entry_id": session.entry_id, "session_id": session.id, "by": who.user_id},
@@ -631,13 +645,16 @@ def send_back(session_id: int, who: Who) -> dict[str, Any]:
     return {"session": session_view(session), "sent_back": sent}
 
 
-def _send_patients_back(session: VideoSession) -> list[str]:
+def _take_patients_out(session: VideoSession) -> list[str]:
+    """Mark the patients in the call as gone; the caller audits, commits, then tells."""
     patients = [p for p in present(session) if p.kind == PATIENT]
     now = utcnow()
     for participant in patients:
         participant.left_at = now
-    _commit()
-    keys = [p.key for p in patients]
+    return [p.key for p in patients]
+
+
+def _tell_sent_back(session: VideoSession, keys: list[str]) -> None:
     tell(
         keys,
         "video.sent_back",
@@ -649,7 +666,6 @@ def _send_patients_back(session: VideoSession) -> list[str]:
             "video.participant_left",
             {"session_id": session.id, "key": key, "reason": "sent_back"},
         )
-    return keys
 
 
 def patient_link(session_id: int, who: Who) -> dict[str, Any]:
@@ -658,6 +674,7 @@ def patient_link(session_id: int, who: Who) -> dict[str, Any]:
     _require_open(session)
     token = new_patient_token(video_session=session.id)
     audit("video.patient_link_created", target=target(session), source=SOURCE)
+    commit()
     return {"url": url_for("video_patient.patient", token=token, _external=True)}
 
 
@@ -668,7 +685,11 @@ def invite_guest(session_id: int, who: Who) -> dict[str, Any]:
     session = _require_session(session_id)
     _require_open(session)
     issued = create_invite(
-        "guest", source=SOURCE, provider_id=who.user_id, reference=f"video:{session.id}"
+        "guest",
+        source=SOURCE,
+        provider_id=who.user_id,
+        reference=f"video:{session.id}",
+        commit=False,
     )
     audit(
         "video.guest_invited",
@@ -676,6 +697,7 @@ def invite_guest(session_id: int, who: Who) -> dict[str, Any]:
         details={"invite_id": issued.invite.id},
         source=SOURCE,
     )
+    commit()
     return {
         "url": url_for("video_patient.guest", token=issued.token, _external=True),
         "expires_at": iso(issued.invite.expires_at),
@@ -716,7 +738,7 @@ def on_patient_admitted(payload: dict[str, Any]) -> None:
             session.return_url = return_url or session.return_url
             if session.status == OPEN and provider_id and _user_exists(provider_id):
                 session.provider_id = provider_id
-            _commit()
+            commit()
             return
         if provider_id is None or not _user_exists(provider_id):
             log.warning("video: patient.admitted for entry %s names no clinician", entry_id)
@@ -748,13 +770,15 @@ def on_patient_sent_back(payload: dict[str, Any]) -> None:
         if session is None or session.status == ENDED:
             return
         if any(p.kind == PATIENT for p in present(session)):
-            _send_patients_back(session)
+            sent = _take_patients_out(session)
             audit(
                 "video.sent_back",
                 target=target(session),
                 details={"entry_id": entry_id, "via": "patient.sent_back"},
                 source=SOURCE,
             )
+            commit()
+            _tell_sent_back(session, sent)
     except Exception:
         db_session().rollback()
         raise

@@ -164,6 +164,7 @@ class VideoCallView(BaseView):
         if session is None:
             return self._no_such_session()
         audit("video.session_viewed", target=service.target(session), source=service.SOURCE)
+        service.commit()
         return self.render_template(
             "video/call.html",
             session=session,
@@ -211,7 +212,7 @@ def _not_found(message: str = BAD_LINK) -> Any:
 
 
 def _guest_session(token: str) -> tuple[Any, VideoSession] | None:
-    invite = resolve_invite(token)
+    invite = resolve_invite(token, commit=False)
     if invite is None or invite.kind != "guest":
         return None
     reference = str(invite.reference or "")
@@ -262,41 +263,48 @@ def patient_blueprint() -> Blueprint:
 
     @public_route("a one-time guest invitation to a video session; the invite token is the key")
     def guest(token: str) -> Any:
-        found = _guest_session(token)
-        if found is None:
-            return _not_found(USED_LINK)
-        invite, session = found
-        error = None
-        name = ""
-        if request.method == "POST":
-            name = " ".join(str(request.form.get("name") or "").split())
-            if not name:
-                error = "Please enter your name."
-            elif len(name) > MAX_GUEST_NAME:
-                error = f"Please use at most {MAX_GUEST_NAME} characters."
-            else:
-                revoke_invite(invite.id, source=service.SOURCE)  # one use only
-                patient_token = new_patient_token(video_session=session.id, guest=True, name=name)
-                audit(
-                    "video.guest_arrived",
-                    target=service.target(session),
-                    details={"invite_id": invite.id},
-                    source=service.SOURCE,
-                )
-                return redirect(url_for(f"{BLUEPRINT}.patient", token=patient_token))
-        return (
-            render_template(
-                "video/guest.html",
-                error=error,
-                name=name,
-                max_name=MAX_GUEST_NAME,
-                practice_name=current_app.config["PRACTICE_NAME"],
-                provider_name=service.user_name(session.provider_id),
-            ),
-            (400 if error else 200),
-            {"Cache-Control": "no-store"},
-        )
+        response = _guest_page(token)
+        service.commit()  # the link's last use; on arrival also its revocation and audit rows
+        return response
 
     pages.add_url_rule("/video/p/<token>", "patient", patient, methods=["GET"])
     pages.add_url_rule("/video/g/<token>", "guest", guest, methods=["GET", "POST"])
     return pages
+
+
+def _guest_page(token: str) -> Any:
+    """The guest's name form; a valid name spends the invite (the caller commits)."""
+    found = _guest_session(token)
+    if found is None:
+        return _not_found(USED_LINK)
+    invite, session = found
+    error = None
+    name = ""
+    if request.method == "POST":
+        name = " ".join(str(request.form.get("name") or "").split())
+        if not name:
+            error = "Please enter your name."
+        elif len(name) > MAX_GUEST_NAME:
+            error = f"Please use at most {MAX_GUEST_NAME} characters."
+        else:
+            revoke_invite(invite.id, source=service.SOURCE, commit=False)  # one use only
+            patient_token = new_patient_token(video_session=session.id, guest=True, name=name)
+            audit(
+                "video.guest_arrived",
+                target=service.target(session),
+                details={"invite_id": invite.id},
+                source=service.SOURCE,
+            )
+            return redirect(url_for(f"{BLUEPRINT}.patient", token=patient_token))
+    return (
+        render_template(
+            "video/guest.html",
+            error=error,
+            name=name,
+            max_name=MAX_GUEST_NAME,
+            practice_name=current_app.config["PRACTICE_NAME"],
+            provider_name=service.user_name(session.provider_id),
+        ),
+        (400 if error else 200),
+        {"Cache-Control": "no-store"},
+    )
