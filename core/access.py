@@ -188,13 +188,41 @@ def end_sessions(user_id: int, ending: Ending) -> None:
 
 
 def _tell_session(session_id: str, ending: Ending) -> None:
-    from core.realtime import emit_to
+    from core.realtime import drop_ended_logins, emit_to
 
     emit_to(
         "core.session_ended",
         {"reason": ending.code, "message": ending.message},
         room=f"session:{session_id}",
     )
+    drop_ended_logins()  # this worker's at once; the others' within a second
+
+
+def ended_logins(logins: dict[str, tuple[int, str | None]]) -> set[str]:
+    """Which of these sockets (sid → user id, login id) belong to a login that is no longer
+    live: replaced or signed out, the user no longer allowed in, or past its lifetime."""
+    from core.staff import staff_members
+
+    users = {user_id for user_id, _login in logins.values()}
+    rows = {
+        row.user_id: row
+        for row in db.session.scalars(select(UserAccess).where(UserAccess.user_id.in_(users)))
+    }
+    allowed = {m.id for m in staff_members() if m.can_log_in}
+    oldest = utcnow() - dt.timedelta(seconds=float(current_app.config["SESSION_LIFETIME"]))
+    ended: set[str] = set()
+    for sid, (user_id, login_id) in logins.items():
+        row = rows.get(user_id)
+        live = (
+            row is not None
+            and login_id is not None
+            and row.session_id == login_id
+            and user_id in allowed
+            and (row.session_started_at is None or row.session_started_at >= oldest)
+        )
+        if not live:
+            ended.add(sid)
+    return ended
 
 
 def _now() -> float:

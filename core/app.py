@@ -314,18 +314,22 @@ def _tell_pages(app: Flask) -> Any:
     return tell
 
 
-def watch_plugin_switches(app: Flask) -> None:
-    """A server's background task: re-read the switches every TTL, so that open pages
-    learn of a switch within seconds even when nobody clicks anything."""
-    from core.realtime import socketio_of
+def housekeeping(app: Flask) -> None:
+    """A server's background task, every second: re-read the plugin switches (open pages
+    learn of a switch made elsewhere even when nobody clicks), and disconnect the staff
+    sockets of logins that ended on another worker."""
+    from core.realtime import drop_ended_logins, socketio_of
 
     socketio = socketio_of(app)
     plugins = app.extensions["backoffice.plugins"]
     while True:
-        socketio.sleep(max(float(app.config["PLUGIN_STATE_TTL"]), 1.0))
+        socketio.sleep(max(min(float(app.config["PLUGIN_STATE_TTL"]), 1.0), 0.2))
         with app.app_context():
             try:
                 plugins.states.refresh()
+                drop_ended_logins(app)
+            except Exception as exc:  # e.g. the database is down: try again next time
+                log.warning("housekeeping: %s", str(exc).splitlines()[0])
             finally:
                 db.session.remove()
 

@@ -64,9 +64,9 @@ def run_command(host: str | None, port: int | None) -> None:
     # FlaskGroup marks the process as a CLI run, which turns app.run() (threading mode)
     # into a no-op; this command is the server, so clear the mark.
     os.environ.pop("FLASK_RUN_FROM_CLI", None)
-    from core.app import watch_plugin_switches
+    from core.app import housekeeping
 
-    socketio.start_background_task(watch_plugin_switches, app)
+    socketio.start_background_task(housekeeping, app)
     socketio.run(app, log_output=False, **options)
 
 

@@ -137,11 +137,53 @@ def _context(namespace: str, *, checked: bool = True) -> SocketContext | None:
     return SocketContext(sid=sid, namespace=namespace, patient=patient)
 
 
+class StaffSockets:
+    """This worker's staff sockets and the login each one belongs to, so that a login that
+    ends (replaced, signed out, revoked, expired) takes its sockets with it."""
+
+    def __init__(self) -> None:
+        self._logins: dict[str, tuple[int, str | None]] = {}
+
+    def add(self, sid: str, user_id: int, login_id: str | None) -> None:
+        self._logins[sid] = (user_id, login_id)
+
+    def discard(self, sid: str) -> None:
+        self._logins.pop(sid, None)
+
+    def snapshot(self) -> dict[str, tuple[int, str | None]]:
+        return dict(self._logins)
+
+
+def staff_sockets(app: Flask) -> StaffSockets:
+    found: StaffSockets = app.extensions["backoffice.staff_sockets"]
+    return found
+
+
+def drop_ended_logins(app: Flask | None = None) -> set[str]:
+    """Disconnect this worker's staff sockets whose login has ended; a client that ignores
+    "signed out" hears nothing more. Run after every change that ends logins here, and
+    every second by the server's housekeeping for changes made on other workers."""
+    app = app or current_app._get_current_object()  # type: ignore[attr-defined]
+    sockets = staff_sockets(app)
+    logins = sockets.snapshot()
+    if not logins:
+        return set()
+    ended = access.ended_logins(logins)
+    server = socketio_of(app).server
+    for sid in ended:
+        sockets.discard(sid)
+        server.disconnect(sid, namespace=NAMESPACES["staff"], ignore_queue=True)
+    return ended
+
+
 def _staff_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthorized")
     if access.session_problem(current_user, touch=False, timers=False) is not None:
         raise ConnectionRefusedError("session ended")
+    staff_sockets(current_app).add(
+        getattr(request, "sid", ""), current_user.id, session.get(access.SESSION_ID)
+    )
     join_room(STAFF_ROOM)
     join_room(f"user:{current_user.id}")
     sm = current_app.extensions["appbuilder"].sm
@@ -193,6 +235,7 @@ def init_realtime(app: Flask, hub: Hub) -> SocketIO:
     origins = app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None  # None: same origin only
     socketio = SocketIO()
     app.extensions["backoffice.socketio"] = socketio
+    app.extensions["backoffice.staff_sockets"] = StaffSockets()
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
@@ -231,6 +274,8 @@ def _connect_handler(hub: Hub, namespace: str, accept: Any) -> Any:
 
 def _disconnect_handler(hub: Hub, namespace: str) -> Any:
     def on_disconnect(reason: Any = None) -> None:
+        if namespace == NAMESPACES["staff"]:
+            staff_sockets(current_app).discard(getattr(request, "sid", ""))
         context = _context(namespace, checked=False)
         if context is not None:
             said = _REASONS.get(str(reason), "lost")
