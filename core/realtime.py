@@ -10,8 +10,11 @@ connection.
 from __future__ import annotations
 
 import logging
+import time
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any
 
+import socketio as python_socketio
 from flask import Flask, current_app, g, request, session
 from flask_login import current_user
 from flask_socketio import ConnectionRefusedError, SocketIO, emit, join_room
@@ -231,6 +234,56 @@ def _patient_connect(auth: Any = None) -> bool:
     return True
 
 
+RESYNC = "core.resync"
+
+
+class ResilientRedisManager(python_socketio.RedisManager):
+    """python-socketio's Redis queue, back within seconds of an outage (its own backoff
+    grows to a minute), and telling this worker's pages to fetch their snapshots again
+    when it is: the queue is fire-and-forget, so what other workers said meanwhile is lost.
+    """
+
+    max_retry_sleep = 2.0
+
+    def _redis_listen_with_retries(self) -> Iterator[Any]:  # pragma: no cover - a thread
+        retry_sleep, subscribed, lost = 0.25, False, False
+        while True:
+            try:
+                if not subscribed:
+                    self._redis_connect()
+                    self.pubsub.subscribe(self.channel)
+                    subscribed, retry_sleep = True, 0.25
+                    if lost:
+                        lost = False
+                        self._resync()
+                yield from self.pubsub.listen()
+            except Exception as exc:
+                log.warning("message queue lost (%s); retrying in %.1f s", exc, retry_sleep)
+                subscribed, lost = False, True
+                time.sleep(retry_sleep)  # green under eventlet and gevent
+                retry_sleep = min(retry_sleep * 2, self.max_retry_sleep)
+
+    def _resync(self) -> None:
+        log.warning("message queue back: open pages fetch their snapshots again")
+        for namespace in NAMESPACES.values():
+            self.server.emit(RESYNC, {}, namespace=namespace, ignore_queue=True)
+
+
+def _queue_options(app: Flask) -> dict[str, Any]:
+    url = app.config["SOCKETIO_MESSAGE_QUEUE"]
+    if not url:
+        return {}
+    if not url.startswith(("redis://", "rediss://")):
+        return {"message_queue": url, "channel": app.config["SOCKETIO_CHANNEL"]}
+    manager = ResilientRedisManager(
+        url,
+        channel=app.config["SOCKETIO_CHANNEL"],
+        # An unreachable Redis fails a publish in seconds instead of holding the handler.
+        redis_options={"socket_connect_timeout": 2, "health_check_interval": 10},
+    )
+    return {"client_manager": manager}
+
+
 def init_realtime(app: Flask, hub: Hub) -> SocketIO:
     origins = app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None  # None: same origin only
     socketio = SocketIO()
@@ -239,10 +292,9 @@ def init_realtime(app: Flask, hub: Hub) -> SocketIO:
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],
-        message_queue=app.config["SOCKETIO_MESSAGE_QUEUE"] or None,
-        channel=app.config["SOCKETIO_CHANNEL"],
         cors_allowed_origins=origins,
         manage_session=True,
+        **_queue_options(app),
     )
     staff, patient = NAMESPACES["staff"], NAMESPACES["patient"]
     socketio.on_event("connect", _connect_handler(hub, staff, _staff_connect), namespace=staff)

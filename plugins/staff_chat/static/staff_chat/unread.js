@@ -108,6 +108,7 @@
     if (data && data.name === "staff_chat") { refresh(); }
   });
   socket.on("connect", refresh);
+  socket.on("core.resync", refresh);
   if (socket.connected) { refresh(); }
 
   window.staffChat = {

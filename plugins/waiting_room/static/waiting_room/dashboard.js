@@ -99,6 +99,7 @@
   socket.on("waiting_room.update", onUpdate);
   socket.on("waiting_room.providers", function (providers) { state.providers = providers; renderToolbar(); render(); });
   socket.on("connect", load);
+  socket.on("core.resync", load);  // the message queue came back: updates may be lost
   if (socket.connected) { load(); }
   document.addEventListener("waiting-room:heartbeat", function (event) {
     if (!state.loading && event.detail.version > state.version) { load(); }

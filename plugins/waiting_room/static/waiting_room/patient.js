@@ -269,6 +269,7 @@
     });
     socket.on("waiting_room.status", apply);
     socket.on("waiting_room.position", moved);
+    socket.on("core.resync", refresh);
   }
   // The heartbeat (a status call) runs off a worker's clock where possible: timers of a
   // background tab may wake only once a minute, which would look like a patient gone.

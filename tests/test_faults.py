@@ -1,0 +1,126 @@
+"""Faults, short form (CI): the message queue going away under two workers.
+
+Each test starts what it breaks (its own redis-server on a free port), so the machine's
+services are never touched. Waits follow readiness with generous bounds; nothing here
+fails on a time, only on something lost, an error or a worker that stays stuck.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis
+
+from tests.conftest import LiveServer, free_port, live_login
+from tests.realtime_helpers import Clients
+from tests.waiting_room_helpers import check_in
+
+CODE_PAGE = "/wait/demo-practice"
+
+
+@dataclass
+class RedisServer:
+    """A redis-server of this test's own, which it may stop and start at will."""
+
+    directory: Path
+    port: int
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> None:
+        self.process = subprocess.Popen(
+            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
+            + ["--appendonly", "no", "--dir", str(self.directory)],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return
+            except redis.RedisError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.kill()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
+    if shutil.which("redis-server") is None:
+        pytest.skip("redis-server is not installed")
+    server = RedisServer(tmp_path, free_port())
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.mark.live
+def test_events_flow_again_soon_after_redis_returns(
+    own_redis: RedisServer, live_server_factory: Callable[..., LiveServer], databases: Any
+) -> None:
+    """Dashboards on worker A, check-ins on worker B. Redis restarts: check-ins keep
+    working, A's pages are told to re-sync (so the arrival in the gap is not missed), and
+    an arrival after the return reaches A within seconds."""
+    url = databases.new("sqlite")
+    queue = {
+        "database_url": url,
+        "message_queue": own_redis.url,
+        "BACKOFFICE_SOCKETIO_CHANNEL": f"bo-faults-{uuid.uuid4().hex[:8]}",
+    }
+    worker_a = live_server_factory(async_mode="eventlet", **queue)
+    worker_b = live_server_factory(async_mode="eventlet", **queue)
+    clients = Clients()
+    try:
+        dashboard = clients.staff(worker_a.url, live_login(worker_a.url, "frontdesk"))
+        assert dashboard.call("waiting_room.snapshot", {"scope": "all"})["ok"]
+        before = check_in(worker_b.url, CODE_PAGE, name="Before The Outage")
+        dashboard.watch.wait_for("waiting_room.update", 30, _arrival_of(before["entry_id"]))
+
+        own_redis.stop()
+        during = check_in(worker_b.url, CODE_PAGE, name="During The Outage")
+        own_redis.start()
+        dashboard.watch.wait_for("core.resync", 30)
+        snapshot = dashboard.call("waiting_room.snapshot", {"scope": "all"})["data"]
+        assert during["entry_id"] in {e["id"] for e in snapshot["entries"]}
+
+        after = _check_in_until_heard(worker_b, dashboard, deadline=30)
+        print(f"an arrival crossed the queue again {after['waited']:.1f}s after Redis returned")
+    finally:
+        clients.close()
+    assert "Traceback" not in worker_a.log() and "Traceback" not in worker_b.log()
+
+
+def _arrival_of(entry_id: int) -> Callable[[Any], bool]:
+    return lambda data: data["kind"] == "arrived" and data["entry"]["id"] == entry_id
+
+
+def _check_in_until_heard(worker: LiveServer, dashboard: Any, deadline: float) -> dict[str, Any]:
+    """Check in until one arrival reaches the dashboard through the queue. The first
+    publish after the outage may meet the old, dead connection; the next one may not."""
+    start = time.monotonic()
+    while True:
+        arrived = check_in(worker.url, CODE_PAGE, name="After The Outage")
+        try:
+            dashboard.watch.wait_for("waiting_room.update", 2, _arrival_of(arrived["entry_id"]))
+            return {"entry": arrived, "waited": time.monotonic() - start}
+        except AssertionError:
+            if time.monotonic() - start > deadline:
+                raise
