@@ -303,8 +303,13 @@
     if (!document.hidden && socket && socket.connected) { refresh(); }
   });
   function refresh() {
-    return call("waiting_room.status", {}).then(apply, function (error) {
+    return call("waiting_room.status", {}).then(function (next) {
+      $("wr-connection").hidden = true;
+      apply(next);
+    }, function (error) {
       if (error.code === "no_entry") { forget("Your check-in expired. Please check in again."); }
+      // The practice's server is briefly unavailable: the heartbeat keeps asking.
+      if (error.code === "unavailable") { $("wr-connection").hidden = false; }
     });
   }
   function forget(message) {
