@@ -249,7 +249,10 @@ class LiveServer:
         env.update(self.extra_env)
         return env
 
-    def start(self, timeout: float = 30.0) -> LiveServer:
+    def start(self, timeout: float = 120.0) -> LiveServer:
+        """Start and wait until ``/health`` answers: about two seconds on a quiet machine;
+        the bound is for a machine whose cores are busy, and only a server that never
+        answers (or exits) fails here."""
         self.instance_dir.mkdir(parents=True, exist_ok=True)
         self.log_path = self.instance_dir / f"server-{self.port}.log"
         log = self.log_path.open("ab")

@@ -27,7 +27,7 @@ CHROMIUM_ARGS = [
     "--use-fake-device-for-media-stream",
     "--use-fake-ui-for-media-stream",
 ]
-TIMEOUT_MS = 10_000
+TIMEOUT_MS = 20_000  # expect() polls: on a quiet machine pages settle in well under a second
 ARTIFACTS = ROOT / "test-artifacts"
 HERE = Path(__file__).resolve().parent
 REPORTS = pytest.StashKey[dict[str, pytest.TestReport]]()
