@@ -54,6 +54,10 @@ class WaitingEntry(Model):
     __tablename__ = "waiting_room_entry"
     __table_args__ = (
         Index("ix_waiting_room_entry_order", "arrived_at", "id"),
+        # A patient's place is a COUNT of the entries ahead: a range of these indexes,
+        # never a visit to the table.
+        Index("ix_waiting_room_entry_line", "status", "arrived_at", "id"),
+        Index("ix_waiting_room_entry_provider_line", "status", "provider_id", "arrived_at", "id"),
         UniqueConstraint("live_key", name="uq_waiting_room_entry_live_key"),
     )
 

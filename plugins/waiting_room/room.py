@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from flask import current_app
-from sqlalchemy import and_, delete, func, or_, select, update
+from sqlalchemy import and_, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from core.api import (
@@ -386,13 +386,11 @@ def _waiting_for(provider_id: int) -> list[WaitingEntry]:
 
 
 def _ahead_of(entry: WaitingEntry) -> Any:
-    """Waiting entries before ``entry`` in line (the order is by arrival)."""
+    """Waiting entries before ``entry`` in line (the order is by arrival): a row-value
+    comparison, which both databases answer as a range of the line's index."""
     return and_(
         WaitingEntry.status == WAITING,
-        or_(
-            WaitingEntry.arrived_at < entry.arrived_at,
-            and_(WaitingEntry.arrived_at == entry.arrived_at, WaitingEntry.id < entry.id),
-        ),
+        tuple_(WaitingEntry.arrived_at, WaitingEntry.id) < tuple_(entry.arrived_at, entry.id),
     )
 
 
