@@ -296,6 +296,16 @@ def test_example_socket_events_answer_with_acks(
     assert ack["data"]["subject"] == "Called back"
     received = sio.get_received("/staff")
     assert any(m["name"] == "visit_notes.note_added" for m in received), received
+    with app.app_context():  # the guide's one commit wrote the note with its audit row
+        from sqlalchemy import select
+
+        from core.database import db
+        from core.models import AuditEntry
+
+        audited = db.session.scalars(
+            select(AuditEntry.target).where(AuditEntry.action == "visit_notes.note_added")
+        ).all()
+    assert f"note:{note_id}" in audited
 
     bad = emit(sio, "visit_notes.add", {"body": "no subject"})
     assert bad["ok"] is False and bad["error"]["code"] == "invalid", bad
