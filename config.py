@@ -33,6 +33,9 @@ SOCKETIO_MESSAGE_QUEUE = ""  # e.g. redis://127.0.0.1:6379/0; empty means a sing
 SOCKETIO_CHANNEL = "backoffice"  # the Redis pub/sub channel; one per deployment
 SOCKETIO_CORS_ALLOWED_ORIGINS: list[str] = []  # empty: same origin only
 SECRET_KEY = ""  # generated into the instance folder when empty
+# Proxies in front of the workers (e.g. 1 for one nginx) whose X-Forwarded-For/-Proto/-Host
+# are trusted: rate limits and the audit log then see the patient's address, not nginx's.
+TRUSTED_PROXIES = 0
 
 # --- Database ---------------------------------------------------------------
 SQLALCHEMY_DATABASE_URI = f"sqlite:///{INSTANCE_DIR / 'backoffice.db'}"
@@ -60,6 +63,8 @@ PLUGIN_STATE_TTL = 1.0
 # --- Flask-AppBuilder -------------------------------------------------------
 AUTH_TYPE = 1  # AUTH_DB
 FAB_ADD_SECURITY_API = False
+# FAB's menu API takes the login cookie on a CSRF-exempt route; nothing here uses it.
+FAB_ADD_MENU_API = False
 FAB_API_SWAGGER_UI = False
 # Permissions are synced by `backoffice db upgrade`, not at every worker boot, so
 # workers never race to create them and nothing is deleted behind an admin's back.
@@ -81,8 +86,12 @@ SESSION_IDLE_WARNING = 60  # seconds of warning before that
 SESSION_LIFETIME = 12 * 3600  # absolute limit of one login
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = ""  # empty: the Redis message queue when set, else memory
+# A Redis that does not answer: each worker counts in its own memory until it is back.
+RATELIMIT_IN_MEMORY_FALLBACK_ENABLED = True
+RATELIMIT_STORAGE_OPTIONS: dict[str, float] = {"socket_connect_timeout": 1.0, "socket_timeout": 1.0}
 AUTH_RATE_LIMITED = True
-AUTH_RATE_LIMIT = "10 per 5 minute"
+AUTH_RATE_LIMIT = "50 per 5 minute"  # login attempts per address (an office shares one)
+AUTH_ACCOUNT_RATE_LIMIT = "10 per 5 minute"  # failed sign-ins per account, then it is locked
 
 # --- Messaging --------------------------------------------------------------
 MAIL_SERVER = "127.0.0.1"

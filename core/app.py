@@ -104,7 +104,19 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
                 lambda r=record: plugins.call_one(r.name, "backoffice_startup", app=app),
             )
         db.session.remove()
+    _trust_proxies(app)
     return app
+
+
+def _trust_proxies(app: Flask) -> None:
+    """Outermost, so that Socket.IO's requests see the client's address too."""
+    hops = int(app.config["TRUSTED_PROXIES"])
+    if hops > 0:
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops
+        )
 
 
 def _file_not_found(error: FileNotFoundError) -> Any:

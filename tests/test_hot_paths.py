@@ -304,3 +304,19 @@ def test_a_burst_does_not_stall_a_green_worker(backend: str, live_server_factory
     # The worker is not stuck: it answers, and every connection went back to the pool.
     assert requests.get(server.url + "/health", timeout=30).status_code == 200
     assert requests.get(server.url + CODE_PAGE, timeout=30).status_code == 200
+
+
+def test_behind_a_trusted_proxy_the_client_address_counts(make_app: Any) -> None:
+    from core.models import AuditEntry
+
+    for hops, expected in ((0, "127.0.0.1"), (1, "203.0.113.9")):
+        app = make_app(TRUSTED_PROXIES=hops, WTF_CSRF_ENABLED=False)
+        app.test_client().post(
+            "/login/",
+            data={"username": "nobody", "password": "wrong"},
+            headers={"X-Forwarded-For": "203.0.113.9"},
+            environ_base={"REMOTE_ADDR": "127.0.0.1"},
+        )
+        with app.app_context():
+            newest = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
+            assert newest is not None and newest.ip == expected, (hops, newest and newest.ip)
