@@ -7,6 +7,7 @@ import datetime as dt
 import io
 import json
 import secrets
+from dataclasses import dataclass
 from typing import Any
 
 from flask import (
@@ -21,7 +22,9 @@ from flask import (
     url_for,
 )
 from flask_appbuilder import BaseView, ModelView, expose, has_access
+from flask_appbuilder.api import BaseApi
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.security.api import SecurityApi
 from flask_appbuilder.security.decorators import no_cache
 from flask_appbuilder.security.forms import LoginForm_db
 from flask_appbuilder.security.sqla.manager import SecurityManager
@@ -35,8 +38,110 @@ from werkzeug.security import check_password_hash
 
 from core import access, audit
 from core.database import db
-from core.models import AuditEntry
+from core.inputs import fab_view
+from core.models import AuditEntry, utcnow
+from core.permissions import RequestPermissionCache
+from core.ratelimit import (
+    check_limit,
+    clear_limit,
+    limit_reached,
+    limit_resets_at,
+    within_limit,
+)
 from core.views import SwitchboardView
+
+# --- account lockout ---------------------------------------------------------------------
+
+#: The counter of failed sign-ins per account (the per-address limit is Flask-Limiter's).
+LOCK_SCOPE = "login.account"
+LOCKED_MESSAGE = (
+    "This account is locked after too many failed sign-ins. Try again in {minutes} "
+    "minute(s), or ask a security admin to unlock it (Security \u2192 Locked Accounts)."
+)
+
+
+def account_key(username: str) -> str:
+    """Usernames are matched case-insensitively (FAB's AUTH_USERNAME_CI): so are locks."""
+    return username.strip().lower()
+
+
+def _account_limit() -> str:
+    return str(current_app.config["AUTH_ACCOUNT_RATE_LIMIT"])
+
+
+def _could_be_an_account(key: str) -> bool:
+    # Longer names cannot exist: counting them would only fill the storage.
+    sm = current_app.extensions["appbuilder"].sm
+    return bool(key) and len(key) <= sm.user_model.username.type.length
+
+
+def account_locked(username: str) -> bool:
+    key = account_key(username)
+    return _could_be_an_account(key) and limit_reached(_account_limit(), LOCK_SCOPE, key)
+
+
+def count_failed_login(username: str) -> None:
+    """One more failed sign-in for the account; the one that uses up its allowance is
+    audited as the lockout."""
+    key = account_key(username)
+    if not _could_be_an_account(key):
+        return
+    limit = _account_limit()
+    within_limit(limit, LOCK_SCOPE, key)
+    if limit_reached(limit, LOCK_SCOPE, key):
+        until = dt.datetime.fromtimestamp(limit_resets_at(limit, LOCK_SCOPE, key), dt.UTC)
+        audit.record(
+            "auth.account_locked",
+            target=key,
+            details={"limit": limit, "until": until.isoformat(timespec="seconds")},
+            actor=username,
+        )
+
+
+def locked_message(username: str) -> str:
+    key = account_key(username)
+    left = limit_resets_at(_account_limit(), LOCK_SCOPE, key) - dt.datetime.now(dt.UTC).timestamp()
+    return LOCKED_MESSAGE.format(minutes=max(1, -(-int(left) // 60)))
+
+
+@dataclass(frozen=True)
+class LockedAccount:
+    name: str
+    until: dt.datetime
+    user: Any  # the FAB user, or None: someone guessed a name that is no account
+
+
+def locked_accounts() -> list[LockedAccount]:
+    """Accounts locked now: those whose lockout was audited within one window and whose
+    counter is still full (the counters cannot be listed; the audit log can)."""
+    limit = _account_limit()
+    since = utcnow() - dt.timedelta(seconds=check_limit(limit).get_expiry())
+    names = db.session.scalars(
+        select(AuditEntry.target)
+        .where(AuditEntry.action == "auth.account_locked", AuditEntry.at >= since)
+        .distinct()
+    ).all()
+    sm = current_app.extensions["appbuilder"].sm
+    return [
+        LockedAccount(
+            name=name,
+            until=dt.datetime.fromtimestamp(limit_resets_at(limit, LOCK_SCOPE, name), dt.UTC),
+            user=sm.find_user(username=name),
+        )
+        for name in sorted({n for n in names if n})
+        if account_locked(name)
+    ]
+
+
+def unlock_account(username: str) -> bool:
+    """Forget the account's failed sign-ins; false when it was not locked."""
+    key = account_key(username)
+    if not account_locked(key):
+        return False
+    clear_limit(_account_limit(), LOCK_SCOPE, key)
+    audit.record("auth.account_unlocked", target=key)
+    return True
+
 
 # --- login and logout ------------------------------------------------------------
 
@@ -51,21 +156,33 @@ class BackOfficeAuthDBView(AuthDBView):
             return redirect(self._get_safe_next_url())
         form = LoginForm_db()
         if form.validate_on_submit():
-            next_url = get_safe_redirect(request.args.get("next", ""))
-            username = (form.username.data or "").strip()
-            user, reason = self._authenticate(username, form.password.data or "")
-            if user is None or reason is not None:
-                action = "auth.login_refused" if user is not None else "auth.login_failed"
-                audit.record(action, target=username, details={"reason": reason}, actor=username)
-                flash(reason or str(self.invalid_login_message), "warning")
-                return redirect(self.appbuilder.get_url_for_login_with(next_url))
-            login_user(user, remember=False)
-            access.start_session(user)
-            audit.record("auth.login", target=username, actor=username)
-            return redirect(next_url)
+            return self._sign_in((form.username.data or "").strip(), form.password.data or "")
         return self.render_template(
             self.login_template, title=self.title, form=form, appbuilder=self.appbuilder
         )
+
+    def _sign_in(self, username: str, password: str) -> Any:
+        next_url = get_safe_redirect(request.args.get("next", ""))
+        back = redirect(self.appbuilder.get_url_for_login_with(next_url))
+        if account_locked(username):
+            # Refused before the password is checked: a lock is no password oracle.
+            details = {"reason": "locked"}
+            audit.record("auth.login_refused", target=username, details=details, actor=username)
+            flash(locked_message(username), "warning")
+            return back
+        user, reason = self._authenticate(username, password)
+        if user is None or reason is not None:
+            action = "auth.login_refused" if user is not None else "auth.login_failed"
+            audit.record(action, target=username, details={"reason": reason}, actor=username)
+            if user is None:
+                count_failed_login(username)
+            flash(reason or str(self.invalid_login_message), "warning")
+            return back
+        clear_limit(_account_limit(), LOCK_SCOPE, account_key(username))
+        login_user(user, remember=False)
+        access.start_session(user)
+        audit.record("auth.login", target=username, actor=username)
+        return redirect(next_url)
 
     def _authenticate(self, username: str, password: str) -> tuple[Any, str | None]:
         sm = self.appbuilder.sm
@@ -147,16 +264,31 @@ class AuditedRoleView(RoleModelView):
         audit.record("security.role_deleted", target=item.name)
 
 
-class BackOfficeSecurityManager(SecurityManager):
+class NoTokenSecurityApi(SecurityApi):
+    """FAB 5 registers its JWT login and refresh (/api/v1/security/...) whatever
+    FAB_ADD_SECURITY_API says. They would skip what the login form enforces (rate limits,
+    lockouts, audit, one login per user), so none of their routes is exposed."""
+
+    class_permission_name = "SecurityApi"
+    include_route_methods: set[str] = set()
+
+
+class BackOfficeSecurityManager(RequestPermissionCache, SecurityManager):
     authdbview = BackOfficeAuthDBView
     userdbmodelview = AuditedUserView
     rolemodelview = AuditedRoleView
+    security_api = NoTokenSecurityApi
     userstatschartview = None  # a chart of login counts: not worth its attack surface
 
     def auth_user_db(self, username: str, password: str) -> Any:
-        """FAB's check plus the telehealth gate, for every way in (the JWT API included)."""
+        """FAB's check plus the telehealth gate, for every way in."""
         user = super().auth_user_db(username, password)
         return user if user is not None and access.refusal(user) is None else None
+
+    def load_user_jwt(self, _jwt_header: Any, jwt_data: Any) -> None:
+        """No JWT is ever honoured (Flask-JWT-Extended answers 401): the only way in is
+        the login form, and no token issuer is exposed."""
+        return None
 
     def register_views(self) -> None:
         super().register_views()
@@ -167,6 +299,9 @@ class BackOfficeSecurityManager(SecurityManager):
             GroupRulesView, "Group Rules", icon="fa-toggle-on", category="Security"
         )
         self.appbuilder.add_view(AuditLogView, "Audit Log", icon="fa-history", category="Security")
+        self.appbuilder.add_view(
+            LockedAccountsView, "Locked Accounts", icon="fa-lock", category="Security"
+        )
         self.appbuilder.add_view_no_menu(SessionView)
 
 
@@ -236,6 +371,31 @@ class GroupRulesView(SwitchboardView):
         return redirect(url_for("GroupRulesView.list"))
 
 
+class LockedAccountsView(SwitchboardView):
+    """Accounts locked by failed sign-ins, with an unlock for each."""
+
+    route_base = "/security/locked-accounts"
+    class_permission_name = "LockedAccounts"
+    method_permission_name = {"list": "read", "unlock": "write"}
+
+    @expose("/")
+    @has_access
+    def list(self) -> Any:
+        return self.render_template(
+            "backoffice/locked_accounts.html", rows=locked_accounts(), limit=_account_limit()
+        )
+
+    @expose("/unlock", methods=["POST"])
+    @has_access
+    def unlock(self) -> Any:
+        account = request.form.get("account", "")
+        if not unlock_account(account):
+            flash(f"No account named {account!r} is locked.", "danger")
+            return redirect(url_for("LockedAccountsView.list")), 404
+        flash(f"Unlocked {account_key(account)}.", "success")
+        return redirect(url_for("LockedAccountsView.list"))
+
+
 class AuditLogView(ModelView):
     """The append-only audit log: search, read and export; never edit."""
 
@@ -299,6 +459,14 @@ class SessionView(BaseView):
 QUIET_ENDPOINTS = {"static", "health", "appbuilder.static"}
 
 
+def hide_login_from_apis() -> None:
+    """FAB's REST APIs are CSRF-exempt, so a login cookie must never authorize one (nor
+    keep its session alive): they see an anonymous user, whatever the class says."""
+    if request.blueprint and isinstance(fab_view(request.blueprint), BaseApi):
+        # flask_login keeps the request's user here; the session itself is untouched.
+        g._login_user = current_app.extensions["appbuilder"].sm.lm.anonymous_user()
+
+
 def check_staff_session() -> Any:
     """End a staff session that was replaced, revoked, idle or too old."""
     if request.endpoint in QUIET_ENDPOINTS or not current_user.is_authenticated:
@@ -311,6 +479,8 @@ def check_staff_session() -> Any:
     audit.record(
         "auth.session_ended", target=current_user.username, details={"reason": ending.code}
     )
+    if ending in (access.IDLE, access.EXPIRED):  # the login ends with its sockets too
+        access.end_sessions(current_user.id, ending)
     access.forget_session()
     logout_user()
     if request.accept_mimetypes.best == "application/json" or request.is_json:
@@ -367,6 +537,7 @@ def _origin(url: str) -> str:
 
 
 def init_security(app: Flask) -> None:
+    app.before_request(hide_login_from_apis)
     app.before_request(check_staff_session)
     app.after_request(security_headers)
     app.jinja_env.globals["csp_nonce"] = new_csp_nonce

@@ -165,6 +165,74 @@ QUERIES = {
     "NUL characters and long strings": query(NUL + LONG, (NUL, LONG, NUL), NUL + LONG),
 }
 
+# --- query keys that Flask-AppBuilder and url_for read themselves ---------------------------
+
+# Sent to every route: url_for's own arguments (FAB's list pages rebuild their links as
+# url_for(endpoint, **request.args)), FAB's page keys inside other keys (it finds them with
+# re.findall("page_(.*)", key)), and the sort and paging arguments of FAB's REST APIs.
+ODD_QUERIES: dict[str, dict[str, str]] = {
+    "_method": {"_method": GARBAGE},
+    "an empty _method": {"_method": ""},
+    "endpoint": {"endpoint": GARBAGE},
+    "_scheme alone": {"_scheme": "javascript"},
+    "_external and _scheme": {"_external": "1", "_scheme": "javascript"},
+    "_anchor": {"_anchor": GARBAGE},
+    "a page key inside a key": {"homepage_x": GARBAGE},
+    "a psize key inside a key": {"my_psize_x": GARBAGE},
+    "REST sort arguments": {"order_column": "no_such_column", "order_direction": "sideways"},
+    "REST rison": {"q": "(order_column:no_such_column,order_direction:up,page:-1)"},
+}
+
+
+def fab_view_of(app: Flask, endpoint: str) -> Any:
+    """The Flask-AppBuilder model view (one with a datamodel) serving ``endpoint``."""
+    name = endpoint.rpartition(".")[0]
+    views = app.extensions["appbuilder"].baseviews
+    return next((v for v in views if v.endpoint == name and hasattr(v, "datamodel")), None)
+
+
+def sort_queries(listed: Any) -> dict[str, dict[str, str]]:
+    """Sorting one list (a page's own or a related one it embeds) by what FAB offers and
+    by what it does not, and paging it oddly."""
+    name = type(listed).__name__
+    sort_by = ("no_such_column", "__class__", *(listed.order_columns or ()))
+    return {
+        f"page -1 of {name}": {f"page_{name}": "-1"},
+        f"page size {GARBAGE} of {name}": {f"psize_{name}": GARBAGE},
+        f"a sort of {name} without a direction": {f"_oc_{name}": "no_such_column"},
+        **{
+            f"{name} sorted by {column}": {f"_oc_{name}": column, f"_od_{name}": "desc"}
+            for column in sort_by
+        },
+    }
+
+
+def filter_queries(view: Any) -> dict[str, dict[str, str]]:
+    """For each searchable column: the filter index just past its filters (FAB reads one
+    digit), and a garbage and a huge value for its first two filters."""
+    queries: dict[str, dict[str, str]] = {}
+    for column, filters in view._filters.get_search_filters().items():
+        if len(filters) <= 9:
+            past = f"_flt_{len(filters)}_{column}"
+            queries[f"filter {len(filters)} of {column}"] = {past: GARBAGE}
+        for index in range(min(2, len(filters))):
+            for label, value in (("garbage", GARBAGE), ("a huge number", HUGE_NUMBER)):
+                key = f"_flt_{index}_{column}"
+                queries[f"{label} for filter {index} of {column}"] = {key: value}
+    return queries
+
+
+def fab_queries(app: Flask, rule: Rule) -> dict[str, dict[str, str]]:
+    """The odd keys for every route, and those naming the route's own FAB view."""
+    view = fab_view_of(app, rule.endpoint)
+    if view is None:
+        return dict(ODD_QUERIES)
+    queries = {**ODD_QUERIES, **filter_queries(view)}
+    for listed in [view, *(getattr(view, "_related_views", None) or ())]:
+        queries |= sort_queries(listed)
+    return queries
+
+
 # --- live values: what real links carry, so pages are swept past their link check ------------
 
 
@@ -346,7 +414,8 @@ HOST_EDGE_CASES = {
         "user lookup unchecked (find_user, flask_appbuilder/security/sqla/manager.py:366): "
         "via core/security.py:72 on /login/, and via BackOfficeSecurityManager.auth_user_db "
         "(core/security.py:157) on /api/v1/security/login, which FAB turns into "
-        '{"message": "Fatal error"}: UnicodeEncodeError or psycopg2\'s ValueError, HTTP 500.',
+        '{"message": "Fatal error"}: UnicodeEncodeError or psycopg2\'s ValueError, HTTP 500. '
+        "(FAB's token API is no longer served: that URL is a 404 now.)",
         ANONYMOUS,
         "POST",
         "/api/v1/security/login",
@@ -409,6 +478,33 @@ HOST_EDGE_CASES = {
         ADMIN,
         "GET",
         "/users/list/?page_UserDBModelView=abc",
+    ),
+    "fab-url-for-arguments": HostEdgeCase(
+        "FAB's list pages rebuild their sort and page links as url_for(request.endpoint, "
+        "**request.args) (link_order / link_page, flask_appbuilder/filters.py:67): a query "
+        "key url_for takes for itself is a BuildError for ?_method=x and a TypeError for "
+        "?endpoint=x (HTTP 500) on every ModelView list (users, audit log, templates...).",
+        ADMIN,
+        "GET",
+        "/security/audit/list/?_method=x",
+    ),
+    "fab-filter-index": HostEdgeCase(
+        "FAB's get_filter_args (flask_appbuilder/urltools.py:120) indexes a column's filters "
+        "with the digit of _flt_<n>_<column> unchecked: ?_flt_5_roles=1 on the user list "
+        "is an IndexError (HTTP 500); a 30-digit number for an integer column overflows "
+        "SQLite, a boolean column's value is passed to PostgreSQL as text (DataError).",
+        ADMIN,
+        "GET",
+        "/users/list/?_flt_5_roles=1",
+    ),
+    "fab-sort-column": HostEdgeCase(
+        "FAB sorts a list (the page's own or a related one on a show page) by whatever "
+        "_oc_<View> names once _od_<View> is asc or desc: an unknown name is a CompileError, "
+        "__class__ or a Python property FAB itself lists as sortable an ArgumentError "
+        "(HTTP 500); any other column, the password hash included, is sorted by.",
+        ADMIN,
+        "GET",
+        "/roles/show/1?_oc_AuditedUserView=no_such_column&_od_AuditedUserView=asc",
     ),
     "fab-chart-group-by": HostEdgeCase(
         "FAB's UserStatsChartView.chart/<group_by> (flask_appbuilder/charts/views.py:197 "
@@ -621,6 +717,26 @@ def test_read_routes_answer_bogus_query_args_with_a_4xx(
             sweep.send("GET", url)
         sweep.still_signed_in(rule.rule)
     assert sweep.problems == [], report(sweep.problems, "bogus query args mishandled")
+
+
+@pytest.mark.parametrize("identity", [ADMIN, ANONYMOUS])
+def test_read_routes_answer_query_keys_fab_reads_with_a_4xx(
+    make_app: Callable[..., Flask], identity: str
+) -> None:
+    """Every GET route; a FAB view's with a missing and with an existing record too."""
+    app, sweep = sweep_as(make_app, identity)
+    for rule in swept_rules(app):
+        if not methods_of(rule, frozenset({"GET"})):
+            continue
+        (first, *_others), _live = urls_of(rule, sweep.live)
+        urls = [first]
+        if rule.arguments and fab_view_of(app, rule.endpoint) is not None:
+            urls.append(fill(rule, dict.fromkeys(rule.arguments, EXISTING_ID)))  # show pages
+        for url in urls:
+            for name, args in fab_queries(app, rule).items():
+                sweep.send("GET", f"{url}?{urlencode(args)}#{name.replace(' ', '-')}")
+        sweep.still_signed_in(rule.rule)
+    assert sweep.problems == [], report(sweep.problems, "query keys FAB reads mishandled")
 
 
 def test_posts_without_a_csrf_token_are_refused_cleanly(make_app: Callable[..., Flask]) -> None:

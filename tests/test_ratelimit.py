@@ -2,13 +2,19 @@
 
 from __future__ import annotations
 
+import shutil
+import subprocess
+import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 
 import pytest
+import redis
 from flask import Flask
 
 from core.api import rate_limited, within_rate_limit
+from tests.conftest import IN_CI, free_port, login
 
 
 def fresh_key() -> str:
@@ -87,3 +93,112 @@ def test_the_practice_time_zone_must_be_a_time_zone(make_app: Callable[..., Flas
         assert practice_timezone().key == "America/New_York"
     with pytest.raises(ValueError, match="PRACTICE_TIMEZONE 'Mars/Olympus' is not a time zone"):
         make_app(PRACTICE_TIMEZONE="Mars/Olympus")
+
+
+# --- a Redis that goes away ---------------------------------------------------------------
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of this test's own on a free port, to stop and start again."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not answer")
+
+    def stop(self) -> None:
+        if self.process is not None:
+            self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server must be installed in CI")
+        pytest.skip("needs redis-server")
+    server = OwnRedis().start()
+    yield server
+    server.stop()
+
+
+def signed_in(app: Flask) -> bool:
+    page = login(app.test_client(), "clinician1")
+    return page.status_code == 200 and 'id="bo-username">clinician1<' in page.text
+
+
+def wait_until_shared(*apps: Flask, timeout: float = 60.0) -> None:
+    """Requests are what make a worker ask the storage again; keep sending cheap ones."""
+    from core.ratelimit import limiter_state
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = []
+        for app in apps:
+            app.test_client().get("/login/")
+            states.append(limiter_state(app))
+        if states == ["shared"] * len(apps):
+            return
+        time.sleep(0.25)
+    raise AssertionError(f"still not shared after {timeout}s: {states}")
+
+
+def test_logins_and_limited_routes_outlive_redis_and_share_again_after(
+    make_app: Callable[..., Flask], own_redis: OwnRedis
+) -> None:
+    from core.ratelimit import limiter_state
+
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "RATELIMIT_STORAGE_URI": own_redis.url,
+        "AUTH_RATE_LIMIT": "3 per minute",
+        "WAITING_ROOM_CODE_RATE_LIMIT": "2 per minute",
+    }
+    first, second = make_app(**settings), make_app(**settings)  # two workers
+    assert signed_in(first) and limiter_state(first) == "shared"
+    own_redis.stop()
+    for app in (first, second):
+        assert signed_in(app)
+        assert app.test_client().get("/wait/no-such-practice").status_code == 404
+        state = limiter_state(app)
+        assert state.startswith("fallback: ") and "ConnectionError" in state, state
+    with first.app_context():  # each worker goes on counting, in its own memory
+        key = fresh_key()
+        assert [within_rate_limit("2 per minute", key) for _ in range(3)] == [True, True, False]
+    own_redis.start()  # empty: what was counted before the outage is gone
+    wait_until_shared(first, second)
+    guesses = [app.test_client().get("/wait/no-such-practice") for app in (first, second, first)]
+    assert [answer.status_code for answer in guesses] == [404, 404, 429]
+    wrong = [login(app.test_client(), "clinician2", "x") for app in (first, second, first)]
+    assert [answer.status_code for answer in wrong] == [200, 200, 200]
+    assert login(second.test_client(), "clinician2", "x").status_code == 429
+
+
+def test_the_state_says_memory_without_a_shared_storage(make_app: Callable[..., Flask]) -> None:
+    from core.ratelimit import limiter_state
+
+    app = make_app(RATELIMIT_ENABLED=True)
+    assert app.config["RATELIMIT_STORAGE_URI"] == "memory://"
+    assert limiter_state(app) == "memory"

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import re
 import time
+import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from flask_appbuilder.api import BaseApi, expose, protect
+from flask_jwt_extended import create_access_token
 from sqlalchemy import select, text
 from sqlalchemy.exc import DatabaseError
 
@@ -16,7 +20,7 @@ from core import access
 from core.database import db
 from core.models import AuditEntry
 from core.realtime import socketio_of
-from tests.conftest import csrf_token_from, login
+from tests.conftest import TEST_PASSWORD, csrf_token_from, login
 
 ROLES = ("Admin", "Security Admin", "Practice Admin", "Clinician", "Staff")
 
@@ -42,7 +46,14 @@ def staff_socket(app: Flask, client: FlaskClient) -> Any:
 
 
 def events(sio: Any, name: str) -> list[Any]:
-    return [e["args"][0] for e in sio.get_received("/staff") if e["name"] == name]
+    """What the server sent on /staff, also to a socket it has since disconnected (a login
+    that ends takes its sockets): the test client keeps those in its queue."""
+    if sio.is_connected("/staff"):
+        packets = sio.get_received("/staff")
+    else:
+        packets = [p for p in sio.queue if p["namespace"] == "/staff"]
+        sio.queue = [p for p in sio.queue if p["namespace"] != "/staff"]
+    return [e["args"][0] for e in packets if e["name"] == name]
 
 
 def test_roles_exist(app: Flask) -> None:
@@ -427,3 +438,188 @@ def test_staff_members_for_plugins(app: Flask) -> None:
     assert [m.username for m in clinicians] == ["clinician1", "clinician2"]
     assert clinicians[0].name == "Casey Morgan" and clinicians[0].roles == ("Clinician",)
     assert after == {"clinician1": True, "clinician2": False}
+
+
+# --- FAB's token API: a second door, kept shut -------------------------------------------
+
+TOKEN_ROUTES = ("/api/v1/security/login", "/api/v1/security/refresh")
+EVERY_METHOD = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")
+
+
+def test_fab_token_api_issues_no_token_to_anyone(make_app: Callable[..., Flask]) -> None:
+    """FAB 5 serves its JWT login whatever FAB_ADD_SECURITY_API says; here it must not."""
+    app = make_app(RATELIMIT_ENABLED=True)
+    signed_in = app.test_client()
+    login(signed_in, "admin")
+    credentials = {"username": "admin", "password": TEST_PASSWORD, "provider": "db"}
+    bodies = (None, credentials, {**credentials, "refresh": True})
+    for client in (app.test_client(), signed_in):
+        for path in TOKEN_ROUTES:
+            for method in EVERY_METHOD:
+                for body in bodies:
+                    answer = client.open(path, method=method, json=body)
+                    assert answer.status_code in {404, 405}, (path, method, answer.status_code)
+                    assert b"_token" not in answer.data, (path, method, answer.data[:200])
+    assert [e.actor for e in audit_actions(app, "auth.login")] == ["admin"]
+
+
+class ProbeApi(BaseApi):
+    """A plugin's API, one route taking the login cookie (which the guide forbids)."""
+
+    resource_name = "probe"
+
+    @expose("/cookie", methods=["GET", "POST"])
+    @protect(allow_browser_login=True)
+    def cookie(self) -> Any:
+        return self.response(200, reached=True)
+
+    @expose("/token", methods=["GET", "POST"])
+    @protect()
+    def token(self) -> Any:
+        return self.response(200, reached=True)
+
+
+def api_rules(app: Flask) -> list[Any]:
+    apis = {v.endpoint for v in app.extensions["appbuilder"].baseviews if isinstance(v, BaseApi)}
+    return [r for r in app.url_map.iter_rules() if r.endpoint.split(".")[0] in apis]
+
+
+def test_no_api_takes_a_jwt_or_the_login_cookie(make_app: Callable[..., Flask]) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False)
+    with app.app_context():
+        sm = app.extensions["appbuilder"].sm
+        probe = app.extensions["appbuilder"].add_api(ProbeApi)
+        sm.add_permissions_view(probe.base_permissions, probe.class_permission_name)  # to Admin
+        db.session.commit()
+        admin_token = create_access_token(identity=str(user(app, "admin").id), fresh=True)
+    cookie = app.test_client()
+    login(cookie, "admin")
+    bearer = {"Authorization": f"Bearer {admin_token}"}
+    rules = api_rules(app)
+    assert {"ProbeApi.cookie", "ProbeApi.token"} <= {r.endpoint for r in rules}
+    for rule in rules:
+        url = re.sub(r"<[^>]+>", "1", rule.rule)
+        for method in sorted((rule.methods or set()) & {"GET", "POST"}):
+            by_cookie = cookie.open(url, method=method)
+            by_token = app.test_client().open(url, method=method, headers=bearer)
+            assert by_cookie.status_code in {401, 403}, (url, method, by_cookie.status_code)
+            assert by_token.status_code in {401, 403}, (url, method, by_token.status_code)
+    assert cookie.post("/session/keepalive").status_code == 200  # the browser session lives
+
+
+# --- account lockout ----------------------------------------------------------------------
+
+
+def fresh_prefix() -> str:
+    """Counters in a shared Redis outlive a test: each test counts under its own prefix."""
+    return f"test-{uuid.uuid4().hex}"
+
+
+def wrong_logins(app: Flask, username: str, times: int) -> list[int]:
+    client = app.test_client()
+    return [login(client, username, "wrong-password").status_code for _ in range(times)]
+
+
+def signed_in_as(page: Any, username: str) -> bool:
+    return f'id="bo-username">{username}<' in page.text
+
+
+def test_wrong_passwords_lock_the_account_not_the_office(make_app: Callable[..., Flask]) -> None:
+    """The defaults: ten wrong passwords lock that account; everyone else behind the same
+    address still signs in."""
+    app = make_app(RATELIMIT_ENABLED=True, RATELIMIT_KEY_PREFIX=fresh_prefix())
+    assert wrong_logins(app, "clinician1", 10) == [200] * 10
+    for typed in ("clinician1", "CLINICIAN1"):
+        locked = login(app.test_client(), typed)  # the right password, too late
+        assert locked.status_code == 200 and not signed_in_as(locked, "clinician1")
+        assert "locked after too many failed sign-ins" in locked.text
+    assert signed_in_as(login(app.test_client(), "clinician2"), "clinician2")
+    assert signed_in_as(login(app.test_client(), "frontdesk"), "frontdesk")
+    [entry] = audit_actions(app, "auth.account_locked")
+    assert (entry.target, entry.details["limit"]) == ("clinician1", "10 per 5 minute")
+    refused = audit_actions(app, "auth.login_refused")
+    assert [e.details for e in refused] == [{"reason": "locked"}] * 2
+
+
+def test_both_login_limits_are_configurable(make_app: Callable[..., Flask]) -> None:
+    app = make_app(
+        RATELIMIT_ENABLED=True,
+        RATELIMIT_KEY_PREFIX=fresh_prefix(),
+        AUTH_RATE_LIMIT="5 per minute",
+        AUTH_ACCOUNT_RATE_LIMIT="2 per minute",
+    )
+    client = app.test_client()
+    assert wrong_logins(app, "clinician1", 2) == [200, 200]
+    assert "locked after" in login(client, "clinician1").text
+    assert signed_in_as(login(app.test_client(), "clinician2"), "clinician2")
+    assert wrong_logins(app, "frontdesk", 1) == [200]
+    assert login(app.test_client(), "frontdesk").status_code == 429  # 6th from the address
+
+
+def test_a_correct_password_starts_the_count_afresh(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True, AUTH_ACCOUNT_RATE_LIMIT="3 per minute")
+    wrong_logins(app, "clinician1", 2)
+    assert signed_in_as(login(app.test_client(), "clinician1"), "clinician1")
+    wrong_logins(app, "clinician1", 2)
+    assert signed_in_as(login(app.test_client(), "clinician1"), "clinician1")
+    assert audit_actions(app, "auth.account_locked") == []
+
+
+def test_security_admins_see_and_unlock_locked_accounts(make_app: Callable[..., Flask]) -> None:
+    app = make_app(RATELIMIT_ENABLED=True, AUTH_ACCOUNT_RATE_LIMIT="2 per minute")
+    wrong_logins(app, "clinician1", 2)
+    wrong_logins(app, "nobody-here", 2)
+    admin = app.test_client()
+    login(admin, "secadmin")
+    assert "Locked Accounts" in admin.get("/").text
+    page = admin.get("/security/locked-accounts/")
+    assert page.status_code == 200
+    assert 'data-account="clinician1"' in page.text and "Casey Morgan" in page.text
+    assert 'data-account="nobody-here"' in page.text and "no such user" in page.text
+    unlock = {"account": "clinician1"}
+    url = "/security/locked-accounts/unlock"
+    assert post_form(admin, "/security/locked-accounts/", url, unlock).status_code == 302
+    assert 'data-account="clinician1"' not in admin.get("/security/locked-accounts/").text
+    assert signed_in_as(login(app.test_client(), "clinician1"), "clinician1")
+    [entry] = audit_actions(app, "auth.account_unlocked")
+    assert (entry.actor, entry.target) == ("secadmin", "clinician1")
+    again = post_form(admin, "/security/locked-accounts/", url, unlock)
+    assert again.status_code == 404
+    both = app.test_client()
+    login(both, "admin")
+    assert 'data-account="nobody-here"' in both.get("/security/locked-accounts/").text
+
+
+def test_only_security_admins_and_admins_reach_locked_accounts(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False)
+    for username in ("clinician1", "frontdesk", "practiceadmin"):
+        client = app.test_client()
+        login(client, username)
+        assert client.get("/security/locked-accounts/").status_code in {302, 403}, username
+        unlock = client.post("/security/locked-accounts/unlock", data={"account": "clinician1"})
+        assert unlock.status_code in {302, 403}, username
+    for username in ("admin", "secadmin"):
+        client = app.test_client()
+        login(client, username)
+        assert client.get("/security/locked-accounts/").status_code == 200, username
+
+
+def test_lockouts_are_shared_through_redis(make_app: Callable[..., Flask], redis_url: str) -> None:
+    settings = {
+        "RATELIMIT_ENABLED": True,
+        "SOCKETIO_MESSAGE_QUEUE": redis_url,
+        "RATELIMIT_KEY_PREFIX": fresh_prefix(),
+        "AUTH_ACCOUNT_RATE_LIMIT": "2 per minute",
+    }
+    first, second = make_app(**settings), make_app(**settings)
+    wrong_logins(first, "clinician1", 1)
+    wrong_logins(second, "clinician1", 1)
+    assert "locked after" in login(first.test_client(), "clinician1").text
+    admin = second.test_client()
+    login(admin, "secadmin")
+    url = "/security/locked-accounts/unlock"
+    answer = post_form(admin, "/security/locked-accounts/", url, {"account": "clinician1"})
+    assert answer.status_code == 302
+    assert signed_in_as(login(first.test_client(), "clinician1"), "clinician1")
