@@ -361,6 +361,8 @@ def _gate_disabled_plugins() -> None:
 
 
 def health() -> Any:
+    from core.ratelimit import limiter_state
+
     plugins = plugin_manager()
     from flask import current_app
 
@@ -378,6 +380,9 @@ def health() -> Any:
         "async_mode": current_app.config["ASYNC_MODE"],
         "message_queue": "redis" if current_app.config["SOCKETIO_MESSAGE_QUEUE"] else None,
         "message_queue_state": queue,
+        # Counting in this worker's memory while Redis is away keeps logins and check-ins
+        # working, so it is reported but is no reason to take the worker out.
+        "rate_limits": limiter_state(),
         "plugins": [
             {"name": r.name, "version": r.version, "state": plugins.state_of(r.name)}
             for r in plugins.all_records()

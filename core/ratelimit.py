@@ -148,7 +148,9 @@ def _login_limiter_problem(app: Flask) -> str | None:
     """Flask-Limiter swaps its limiter for an in-memory one while its storage is down."""
     appbuilder = app.extensions.get("appbuilder")
     limiter = getattr(getattr(appbuilder, "sm", None), "limiter", None)
-    if limiter is None or limiter.limiter.storage is limiter.storage:
+    if limiter is None or not getattr(limiter, "enabled", False):
+        return None
+    if not getattr(limiter, "_storage_dead", False):
         return None
     return "login limiter: storage unreachable"
 
