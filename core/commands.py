@@ -68,6 +68,9 @@ def run_command(host: str | None, port: int | None) -> None:
     from core.app import housekeeping
 
     socketio.start_background_task(housekeeping, app)
+    from core.collector import tune_for_server
+
+    tune_for_server()
     if mode == "eventlet":
         import eventlet.wsgi
 

@@ -284,6 +284,16 @@ def _queue_options(app: Flask) -> dict[str, Any]:
     return {"client_manager": manager}
 
 
+def _served_by_engineio() -> Any:
+    """Never called: Engine.IO's middleware answers this path before Flask sees it."""
+    from flask import abort
+
+    abort(404)
+
+
+_served_by_engineio._backoffice_public = "the Socket.IO transport; Engine.IO answers it"  # type: ignore[attr-defined]
+
+
 def init_realtime(app: Flask, hub: Hub) -> SocketIO:
     origins = app.config["SOCKETIO_CORS_ALLOWED_ORIGINS"] or None  # None: same origin only
     socketio = SocketIO()
@@ -296,6 +306,10 @@ def init_realtime(app: Flask, hub: Hub) -> SocketIO:
         manage_session=True,
         **_queue_options(app),
     )
+    # Flask-SocketIO handles each event in a request context made from the socket's
+    # handshake; a rule for that path spares every event a routing NotFound, whose
+    # traceback is garbage the cycle collector has to find (pauses of 100 ms and more).
+    app.add_url_rule("/socket.io/", "socketio_transport", _served_by_engineio, strict_slashes=False)
     staff, patient = NAMESPACES["staff"], NAMESPACES["patient"]
     socketio.on_event("connect", _connect_handler(hub, staff, _staff_connect), namespace=staff)
     socketio.on_event(

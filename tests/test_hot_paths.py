@@ -320,3 +320,22 @@ def test_behind_a_trusted_proxy_the_client_address_counts(make_app: Any) -> None
         with app.app_context():
             newest = db.session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc())).first()
             assert newest is not None and newest.ip == expected, (hops, newest and newest.ip)
+
+
+def test_an_unchanged_heartbeat_leaves_the_chat_out(room: Room) -> None:
+    staff = room.staff("frontdesk")
+    token = room.check_in(CODE_PAGE)
+    patient = room.patient(token["token"])
+    full = ack_ok(patient.call("waiting_room.status"))
+    assert full["messages"] == [] and "unchanged" not in full
+    with counting(room.app) as light_counts:
+        light = ack_ok(patient.call("waiting_room.status", {"known": full["entry_version"]}))
+    with counting(room.app) as full_counts:
+        ack_ok(patient.call("waiting_room.status", {"known": None}))
+    assert light["unchanged"] is True and "messages" not in light
+    assert light["position"] == full["position"] and light["status"] == "waiting"
+    assert light_counts.queries < full_counts.queries
+
+    ack_ok(staff.call("waiting_room.message", {"entry_id": token["entry_id"], "body": "Hi"}))
+    changed = ack_ok(patient.call("waiting_room.status", {"known": full["entry_version"]}))
+    assert "unchanged" not in changed and [m["body"] for m in changed["messages"]] == ["Hi"]

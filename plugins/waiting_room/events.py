@@ -114,12 +114,13 @@ def patient_entry(context: SocketContext) -> WaitingEntry:
     return entry
 
 
-def _view(entry: WaitingEntry) -> dict[str, Any]:
-    return room.patient_views([entry], room.current_version())[entry.id]
+def _view(entry: WaitingEntry, known: int | None = None) -> dict[str, Any]:
+    unchanged = known is not None and known == entry.version
+    return room.patient_views([entry], room.current_version(), unchanged=unchanged)[entry.id]
 
 
 def status(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    return _view(room.patient_seen(patient_entry(context), context.sid))
+    return _view(room.patient_seen(patient_entry(context), context.sid), payload["known"])
 
 
 def patient_message(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:

@@ -432,15 +432,19 @@ def places(behind: WaitingEntry | None = None) -> list[Place]:
     return found
 
 
-def patient_views(entries: Sequence[WaitingEntry], version: int) -> dict[int, dict[str, Any]]:
-    """Each entry as its patient sees it: a whole view, so a lost push costs nothing."""
+def patient_views(
+    entries: Sequence[WaitingEntry], version: int, *, unchanged: bool = False
+) -> dict[int, dict[str, Any]]:
+    """Each entry as its patient sees it: a whole view, so a lost push costs nothing.
+    ``unchanged``: the page holds this entry's version already, so the chat is left out
+    (a heartbeat then costs no query for it)."""
     if not entries:
         return {}
     if len(entries) == 1:
         positions = {entries[0].id: position_of(entries[0])}
     else:
         positions = {p.entry_id: p.position for p in places()}
-    messages = _messages([e.id for e in entries])
+    messages = {} if unchanged else _messages([e.id for e in entries])
     names = user_names(e.provider_id for e in entries)
     prefs = _preferences(e.provider_id for e in entries)
     now = utcnow()
@@ -466,11 +470,15 @@ def patient_views(entries: Sequence[WaitingEntry], version: int) -> dict[int, di
             "admitted_at": iso(e.admitted_at),
             "server_time": iso(now),
             "provider": provider,
-            "messages": messages[e.id],
+            "entry_version": e.version,
             "device_status": e.device_status,
             "session_url": _session_url("WAITING_ROOM_PATIENT_SESSION_URL", e),
             "heartbeat": float(config("WAITING_ROOM_HEARTBEAT")),
         }
+        if unchanged:
+            views[e.id]["unchanged"] = True
+        else:
+            views[e.id]["messages"] = messages[e.id]
     return views
 
 

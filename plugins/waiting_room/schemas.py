@@ -86,7 +86,13 @@ class AvailabilitySchema(Schema):
 
 
 class StatusSchema(Schema):
-    """The patient's snapshot and heartbeat: where am I, who am I waiting for."""
+    """The patient's snapshot and heartbeat: where am I, who am I waiting for. ``known``:
+    the ``entry_version`` of the view the page holds; when nothing changed since, the
+    answer leaves out the chat (``unchanged: true``) and the page keeps its own."""
+
+    known = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0)
+    )
 
 
 class PatientMessageSchema(Schema):

@@ -303,8 +303,11 @@
     if (!document.hidden && socket && socket.connected) { refresh(); }
   });
   function refresh() {
-    return call("waiting_room.status", {}).then(function (next) {
+    var known = view && view.live ? view.entry_version : null;
+    return call("waiting_room.status", { known: known }).then(function (next) {
       $("wr-connection").hidden = true;
+      // Nothing changed since the view we hold: the answer leaves the chat out.
+      if (next.unchanged && view) { next = Object.assign({}, view, next); }
       apply(next);
     }, function (error) {
       if (error.code === "no_entry") { forget("Your check-in expired. Please check in again."); }
