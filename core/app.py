@@ -328,7 +328,7 @@ def _tell_pages(app: Flask) -> Any:
 
 def housekeeping(app: Flask) -> None:
     """A server's background task, every second: re-read the plugin switches (open pages
-    learn of a switch made elsewhere even when nobody clicks), disconnect the staff
+    learn of a switch made elsewhere even when nobody clicks), and disconnect the staff
     sockets of logins that ended on another worker."""
     from core.realtime import drop_ended_logins, socketio_of
 
