@@ -10,6 +10,7 @@ asserts a latency or a time: those are the bench's figures, never a test's verdi
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 from collections.abc import Iterator
 from contextlib import ExitStack
 from pathlib import Path
@@ -45,7 +46,11 @@ def bench_databases(tmp_path: Path) -> Iterator[BenchDatabases]:
 def burst(server: BenchServer) -> ArrivalRun:
     cookies = staff_cookies(server.url, DASHBOARDS)
     target = Target(server.url, server.url, cookies, [server.pid])
-    return asyncio.run(run_arrivals(target, PATIENTS, RATE, LIMITS, DRAIN_S))
+    # A thread of its own: the browser tests' Playwright may hold this thread's event loop.
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        return pool.submit(
+            asyncio.run, run_arrivals(target, PATIENTS, RATE, LIMITS, DRAIN_S)
+        ).result()
 
 
 def test_a_burst_of_arrivals_reaches_every_dashboard_and_the_worker_stays_up(
