@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import redis
 import requests
 from flask import Flask
 from flask.testing import FlaskClient
@@ -359,3 +360,56 @@ def redis_url() -> str:
             pytest.fail("BACKOFFICE_TEST_REDIS_URL must be set in CI")
         pytest.skip("set BACKOFFICE_TEST_REDIS_URL to run the Redis tests")
     return REDIS_URL
+
+
+# --- a Redis of a test's own ---------------------------------------------------------------
+
+
+@dataclass
+class OwnRedis:
+    """A redis-server of this test's own on a free port, to stop and start again."""
+
+    port: int = field(default_factory=free_port)
+    process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> OwnRedis:
+        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
+        self.process = subprocess.Popen(
+            [*command, "--save", "", "--appendonly", "no", "--daemonize", "no"],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                if client.ping():
+                    return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError(f"redis-server on port {self.port} did not answer")
+
+    def stop(self, *, kill: bool = False) -> None:
+        """``kill``: SIGKILL, as a crash would, rather than a clean shutdown."""
+        if self.process is not None:
+            if kill:
+                self.process.kill()
+            else:
+                self.process.terminate()
+            self.process.wait(10)
+            self.process = None
+
+
+@pytest.fixture
+def own_redis() -> Iterator[OwnRedis]:
+    if shutil.which("redis-server") is None:
+        if IN_CI:
+            pytest.fail("redis-server must be installed in CI")
+        pytest.skip("needs redis-server")
+    server = OwnRedis().start()
+    yield server
+    server.stop()

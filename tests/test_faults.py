@@ -7,74 +7,23 @@ fails on a time, only on something lost, an error or a worker that stays stuck.
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis
 
-from tests.conftest import LiveServer, free_port, live_login
+from tests.conftest import LiveServer, OwnRedis, live_login
 from tests.realtime_helpers import Clients
 from tests.waiting_room_helpers import check_in
 
 CODE_PAGE = "/wait/demo-practice"
 
 
-@dataclass
-class RedisServer:
-    """A redis-server of this test's own, which it may stop and start at will."""
-
-    directory: Path
-    port: int
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> None:
-        self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", ""]
-            + ["--appendonly", "no", "--dir", str(self.directory)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis.from_url(self.url, socket_connect_timeout=0.5)
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return
-            except redis.RedisError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.kill()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis(tmp_path: Path) -> Iterator[RedisServer]:
-    if shutil.which("redis-server") is None:
-        pytest.skip("redis-server is not installed")
-    server = RedisServer(tmp_path, free_port())
-    server.start()
-    yield server
-    server.stop()
-
-
 @pytest.mark.live
 def test_events_flow_again_soon_after_redis_returns(
-    own_redis: RedisServer, live_server_factory: Callable[..., LiveServer], databases: Any
+    own_redis: OwnRedis, live_server_factory: Callable[..., LiveServer], databases: Any
 ) -> None:
     """Dashboards on worker A, check-ins on worker B. Redis restarts: check-ins keep
     working, A's pages are told to re-sync (so the arrival in the gap is not missed), and
@@ -94,7 +43,7 @@ def test_events_flow_again_soon_after_redis_returns(
         before = check_in(worker_b.url, CODE_PAGE, name="Before The Outage")
         dashboard.watch.wait_for("waiting_room.update", 30, _arrival_of(before["entry_id"]))
 
-        own_redis.stop()
+        own_redis.stop(kill=True)
         during = check_in(worker_b.url, CODE_PAGE, name="During The Outage")
         own_redis.start()
         dashboard.watch.wait_for("core.resync", 30)

@@ -2,19 +2,15 @@
 
 from __future__ import annotations
 
-import shutil
-import subprocess
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from collections.abc import Callable
 
 import pytest
-import redis
 from flask import Flask
 
 from core.api import rate_limited, within_rate_limit
-from tests.conftest import IN_CI, free_port, login
+from tests.conftest import OwnRedis, login
 
 
 def fresh_key() -> str:
@@ -96,52 +92,6 @@ def test_the_practice_time_zone_must_be_a_time_zone(make_app: Callable[..., Flas
 
 
 # --- a Redis that goes away ---------------------------------------------------------------
-
-
-@dataclass
-class OwnRedis:
-    """A redis-server of this test's own on a free port, to stop and start again."""
-
-    port: int = field(default_factory=free_port)
-    process: subprocess.Popen[bytes] | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
-
-    def start(self) -> OwnRedis:
-        command = ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1"]
-        self.process = subprocess.Popen(
-            [*command, "--save", "", "--appendonly", "no", "--daemonize", "no"],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        client = redis.Redis(port=self.port, socket_connect_timeout=0.2)
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                if client.ping():
-                    return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError(f"redis-server on port {self.port} did not answer")
-
-    def stop(self) -> None:
-        if self.process is not None:
-            self.process.terminate()
-            self.process.wait(10)
-            self.process = None
-
-
-@pytest.fixture
-def own_redis() -> Iterator[OwnRedis]:
-    if shutil.which("redis-server") is None:
-        if IN_CI:
-            pytest.fail("redis-server must be installed in CI")
-        pytest.skip("needs redis-server")
-    server = OwnRedis().start()
-    yield server
-    server.stop()
 
 
 def signed_in(app: Flask) -> bool:
