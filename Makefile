@@ -7,7 +7,7 @@ PYTEST_ARGS ?=
 # pytest-xdist workers; browser tests stay together on one of them (tests/browser/conftest.py).
 PYTEST_WORKERS ?= auto
 
-.PHONY: install run serve test lint typecheck pytest bench clean
+.PHONY: install run serve test lint typecheck pytest bench soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -36,6 +36,11 @@ test: lint typecheck pytest
 
 bench: install
 	$(BIN)/python -m bench
+
+# The fault suite in full: kill -9 with 50 waiting, Redis killed under two workers, a burst
+# of 200 arrivals; records counted before and after each fault.
+soak: install
+	BACKOFFICE_SOAK=1 $(BIN)/python -m pytest -p no:xdist tests/test_faults.py tests/test_load.py
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache .mypy_cache .ruff_cache

@@ -1,24 +1,89 @@
-"""Faults, short form (CI): the message queue going away under two workers.
+"""Faults: a worker killed with patients waiting, the message queue going away under two
+workers. CI runs the short form; ``make soak`` the full one (``BACKOFFICE_SOAK=1``: 50
+patients waiting instead of 10).
 
-Each test starts what it breaks (its own redis-server on a free port), so the machine's
-services are never touched. Waits follow readiness with generous bounds; nothing here
-fails on a time, only on something lost, an error or a worker that stays stuck.
+Each test starts what it breaks (its own workers, its own redis-server on a free port), so
+the machine's services are never touched. Waits follow readiness with generous bounds;
+nothing here fails on a time, only on something lost, an error or a worker that stays
+stuck. The records that matter are counted before and after each fault.
 """
 
 from __future__ import annotations
 
+import os
 import time
 import uuid
 from collections.abc import Callable
 from typing import Any
 
 import pytest
+from sqlalchemy import text
 
 from tests.conftest import LiveServer, OwnRedis, live_login
-from tests.realtime_helpers import Clients
+from tests.realtime_helpers import Clients, database
 from tests.waiting_room_helpers import check_in
 
 CODE_PAGE = "/wait/demo-practice"
+SOAK = os.environ.get("BACKOFFICE_SOAK", "") == "1"
+WAITING = 50 if SOAK else 10
+#: The records a fault must not lose (table: what it holds).
+COUNTED = {
+    "waiting_room_entry": "visits to the waiting room",
+    "waiting_room_message": "waiting-room chat",
+    "staff_chat_message": "staff chat",
+    "consent_record": "consent records",
+    "bo_audit_log": "audit rows",
+}
+
+
+def counts(database_url: str) -> dict[str, int]:
+    with database(database_url) as engine, engine.connect() as connection:
+        return {
+            table: int(connection.scalar(text(f"SELECT count(*) FROM {table}")) or 0)
+            for table in COUNTED
+        }
+
+
+@pytest.mark.live
+def test_a_killed_worker_comes_back_with_every_patient_in_line(
+    live_server_factory: Callable[..., LiveServer], databases: Any, backend: str
+) -> None:
+    """kill -9 with patients waiting and a chat message just sent: after the restart
+    every record is there, and the line is the same, in the same order."""
+    url = databases.new(backend)
+    server = live_server_factory(async_mode="eventlet", database_url=url)
+    arrived_ids = [
+        check_in(server.url, CODE_PAGE, name=f"Waiting {n}")["entry_id"] for n in range(WAITING)
+    ]
+    clients = Clients()
+    try:
+        desk = clients.staff(server.url, live_login(server.url, "frontdesk"))
+        before_line = _line(desk)
+        assert before_line[-WAITING:] == arrived_ids
+        said = desk.call("waiting_room.message", {"entry_id": arrived_ids[0], "body": "Hello"})
+        assert said["ok"], said
+    finally:
+        clients.close()
+    before = counts(url)
+
+    assert server.process is not None
+    server.process.kill()
+    server.process.wait(30)
+    server.start()
+
+    assert counts(url) == before
+    clients = Clients()
+    try:
+        desk = clients.staff(server.url, live_login(server.url, "frontdesk"))
+        assert _line(desk) == before_line
+    finally:
+        clients.close()
+
+
+def _line(desk: Any) -> list[int]:
+    """The waiting patients' ids in line order, from the dashboard's snapshot."""
+    snapshot = desk.call("waiting_room.snapshot", {"scope": "all"})["data"]
+    return [e["id"] for e in snapshot["entries"] if e["status"] == "waiting"]
 
 
 @pytest.mark.live
