@@ -1,5 +1,5 @@
 """Faults: a worker killed with patients waiting, the message queue going away under two
-workers. CI runs the short form; ``make soak`` the full one (``BACKOFFICE_SOAK=1``: 50
+workers, the database going away under a worker. CI runs the short form; ``make soak`` the full one (``BACKOFFICE_SOAK=1``: 50
 patients waiting instead of 10).
 
 Each test starts what it breaks (its own workers, its own redis-server on a free port), so
