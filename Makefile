@@ -38,8 +38,7 @@ bench: install
 	$(BIN)/python -m bench
 
 # The fault suite in full: kill -9 with 50 waiting, Redis killed under two workers, a
-# PostgreSQL outage, a burst
-# of 200 arrivals; records counted before and after each fault.
+# PostgreSQL outage, a burst of 200 arrivals; records counted before and after each fault.
 soak: install
 	BACKOFFICE_SOAK=1 $(BIN)/python -m pytest -p no:xdist tests/test_faults.py tests/test_load.py
 

@@ -1,6 +1,6 @@
 """Faults: a worker killed with patients waiting, the message queue going away under two
-workers, the database going away under a worker. CI runs the short form; ``make soak`` the full one (``BACKOFFICE_SOAK=1``: 50
-patients waiting instead of 10).
+workers, the database going away under a worker. CI runs the short form; ``make soak``
+the full one (``BACKOFFICE_SOAK=1``: 50 patients waiting instead of 10).
 
 Each test starts what it breaks (its own workers, its own redis-server on a free port), so
 the machine's services are never touched. Waits follow readiness with generous bounds;
