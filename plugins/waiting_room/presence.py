@@ -80,11 +80,11 @@ def buffer() -> PresenceBuffer:
     return found
 
 
-def flush(*, force: bool = False) -> bool:
-    """Write the noted check-ins when they are due (or ``force``); ``True`` if it did.
-    Adds the statements to the current transaction and commits it."""
+def flush() -> bool:
+    """Write the noted check-ins when they are due; ``True`` if it did. The statements join
+    the current transaction: the caller commits."""
     presence = buffer()
-    if not (force or presence.due()):
+    if not presence.due():
         return False
     pending = presence.take()
     if not pending:
@@ -93,7 +93,6 @@ def flush(*, force: bool = False) -> bool:
     _write(session, WaitingEntry.__table__, "id", "last_seen_at", pending.entries)
     _write(session, WaitingSocket.__table__, "sid", "seen_at", pending.sockets)
     _write(session, StaffPreference.__table__, "user_id", "seen_at", pending.staff)
-    session.commit()
     return True
 
 

@@ -1123,7 +1123,11 @@ def entry_id_of(claims: dict[str, Any] | None) -> int | None:
     """The entry a patient token names, or ``None`` (other patient tokens, e.g. video's,
     name none; ``True`` is an int to Python, never an id)."""
     entry_id = (claims or {}).get("entry")
-    return entry_id if isinstance(entry_id, int) and not isinstance(entry_id, bool) else None
+    return entry_id if _is_id(entry_id) else None
+
+
+def _is_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
 
 
 def socket_opened(entry_id: int, sid: str) -> None:
@@ -1334,7 +1338,7 @@ CONSENT_EVENTS = {"consent.recorded": "recorded", "consent.declined": "declined"
 
 def on_consent(name: str, payload: dict[str, Any]) -> None:
     client_id = payload.get("client_id")
-    if not isinstance(client_id, int) or isinstance(client_id, bool):
+    if not _is_id(client_id):
         return
     status = CONSENT_EVENTS[name]
     session = db_session()
@@ -1376,14 +1380,10 @@ def on_session_sent_back(payload: dict[str, Any]) -> None:
     send_back(entry_id, actor_of(by))
 
 
-def _is_id(value: Any) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool)
-
-
 def on_session_ended(payload: dict[str, Any]) -> None:
     """A video session of an admitted patient ended: the visit is complete."""
     entry_id = payload.get("waiting_entry_id")
-    if not isinstance(entry_id, int) or isinstance(entry_id, bool):
+    if not _is_id(entry_id):
         return
     session = db_session()
     try:
