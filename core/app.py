@@ -476,7 +476,7 @@ def set_plugin_enabled(name: str, enabled: bool, actor: str | None = None) -> No
         commit=False,
     )
     db.session.commit()
-    plugins.states.invalidate()
+    plugins.states.note(name, enabled)
     from core.realtime import emit_to
 
     # Open pages refresh their menu; other workers also re-read the switch within the TTL.

@@ -278,6 +278,7 @@ class PluginStates:
         self._loader: Callable[[], dict[str, bool]] | None = None
         self._on_change: Callable[[dict[str, bool]], None] | None = None
         self._loaded_once = False
+        self._generation = 0
         self._cache: dict[str, bool] = {}
         self._loaded_at = float("-inf")
         self._lock = threading.Lock()
@@ -300,7 +301,16 @@ class PluginStates:
         self._snapshot()
 
     def invalidate(self) -> None:
+        """Read the switches again on next use; a refresh already under way (it may have
+        read before the change) keeps its result to itself."""
+        self._generation += 1
         self._loaded_at = float("-inf")
+
+    def note(self, name: str, enabled: bool) -> None:
+        """A switch this worker just committed: seen here at once, even by a handler that
+        finds another one refreshing."""
+        self._cache = {**self._cache, name: enabled}
+        self.invalidate()
 
     def _snapshot(self) -> dict[str, bool]:
         now = time.monotonic()
@@ -312,10 +322,12 @@ class PluginStates:
             and self._lock.acquire(blocking=False)
         ):
             try:
-                before, first = self._cache, not self._loaded_once
-                self._cache = self._loader()
-                self._loaded_at, self._loaded_once = now, True
-                self._report(before, first)
+                before, first, generation = self._cache, not self._loaded_once, self._generation
+                loaded = self._loader()
+                if generation == self._generation:  # no switch noted meanwhile
+                    self._cache = loaded
+                    self._loaded_at, self._loaded_once = now, True
+                    self._report(before, first)
             except Exception as exc:
                 # Keep serving from the last known switches if the database blips.
                 log.warning("could not read plugin switches: %s", str(exc).splitlines()[0])

@@ -201,3 +201,23 @@ def test_hub_rejects_events_outside_the_plugin_prefix(app: Flask) -> None:
         hub.add("tools", SocketEvent("other.thing", lambda p, c: None, object))
     with pytest.raises(ValueError, match="unknown namespace"):
         hub.add("tools", SocketEvent("tools.x", lambda p, c: None, object, namespace="public"))
+
+
+def test_a_switch_is_seen_at_once_while_a_refresh_is_under_way(app: Flask) -> None:
+    """The server's housekeeping re-reads the switches every second; a handler that finds
+    it refreshing goes on with the cached switches, which must already hold this worker's
+    own change (the admin's page after "Disable" showed the plugin still enabled)."""
+    from core.app import set_plugin_enabled
+
+    states = app.extensions["backoffice.plugins"].states
+    with app.test_request_context():
+        assert states.is_enabled("tools")
+        assert states._lock.acquire(blocking=False)  # a refresh is under way
+        try:
+            set_plugin_enabled("tools", False, actor="admin")
+            assert not states.is_enabled("tools")
+        finally:
+            states._lock.release()
+        assert not states.is_enabled("tools")
+        set_plugin_enabled("tools", True, actor="admin")
+        assert states.is_enabled("tools")
