@@ -25,10 +25,13 @@ from core.types import (
     Assets,
     DashboardWidget,
     DomainEvent,
+    EventSpec,
     GroupRule,
     MenuLink,
     MenuView,
     PluginInfo,
+    PortalSection,
+    Setting,
     SocketContext,
     SocketError,
     SocketEvent,
@@ -40,12 +43,15 @@ __all__ = [
     "Assets",
     "DashboardWidget",
     "DomainEvent",
+    "EventSpec",
     "GroupRule",
     "InvalidRecipient",
     "MenuLink",
     "MenuView",
     "Model",
     "PluginInfo",
+    "PortalSection",
+    "Setting",
     "SocketContext",
     "SocketError",
     "SocketEvent",
@@ -66,6 +72,7 @@ __all__ = [
     "normalise_email",
     "normalise_phone",
     "notify",
+    "portal_client",
     "practice_timezone",
     "public_route",
     "rate_limited",
@@ -73,6 +80,7 @@ __all__ = [
     "revoke_invite",
     "send_email",
     "send_sms",
+    "setting",
     "staff_members",
     "verify_patient_token",
     "within_rate_limit",
@@ -214,3 +222,18 @@ def practice_timezone() -> Any:
     from core.practice import practice_timezone as _zone
 
     return _zone()
+
+
+def setting(key: str) -> Any:
+    """The current value of a practice setting: what a practice admin set in Settings,
+    else the environment or config default. Cheap enough for every request."""
+    from flask import current_app
+
+    return current_app.config[key]
+
+
+def portal_client() -> Client | None:
+    """The client signed in to the patient portal in this request, or ``None``."""
+    from flask import g
+
+    return getattr(g, "portal_client", None)

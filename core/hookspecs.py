@@ -19,10 +19,13 @@ if TYPE_CHECKING:
         Assets,
         DashboardWidget,
         DomainEvent,
+        EventSpec,
         GroupRule,
         MenuLink,
         MenuView,
         PluginInfo,
+        PortalSection,
+        Setting,
         SocketContext,
         SocketEvent,
     )
@@ -113,6 +116,21 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
 @hookspec
 def backoffice_domain_event(event: DomainEvent) -> None:
     """React to something that happened (patient arrived, consent recorded, ...)."""
+
+
+@hookspec
+def backoffice_declared_events() -> list[EventSpec]:
+    """The domain events the plugin emits, with their payload schemas (the event catalogue)."""
+
+
+@hookspec
+def backoffice_settings() -> list[Setting]:
+    """Practice settings the plugin declares; each gets a field in Settings."""
+
+
+@hookspec
+def backoffice_portal_sections() -> list[PortalSection]:
+    """Sections the plugin adds to the patient portal."""
 
 
 @hookspec

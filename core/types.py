@@ -110,6 +110,47 @@ class DomainEvent:
     source: str = "core"
 
 
+@dataclass(frozen=True)
+class Setting:
+    """A practice setting a plugin declares; Settings gives it a form field for free.
+
+    ``key`` is a config key (``BACKOFFICE_<KEY>`` in the environment still sets it, and
+    then locks it in the form). ``type`` is one of ``str``, ``text``, ``int``, ``float``,
+    ``bool``, ``choice`` (one of ``choices``) or ``secret`` (write-only, never shown
+    back). ``default`` ``None`` means the config default.
+    """
+
+    key: str
+    label: str
+    type: str = "str"
+    default: Any = None
+    help: str = ""
+    choices: tuple[str, ...] = ()
+    section: str | None = None
+
+
+@dataclass(frozen=True)
+class EventSpec:
+    """A domain event a plugin emits: its name, what it means and its payload schema
+    (a marshmallow schema class); the event catalogue is built from these."""
+
+    name: str
+    description: str
+    schema: Any = None
+
+
+@dataclass(frozen=True)
+class PortalSection:
+    """A section of the patient portal: a page of the plugin's blueprint (``endpoint``)
+    that extends the portal's base template and reads :func:`core.api.portal_client`."""
+
+    name: str
+    title: str
+    endpoint: str
+    order: int = 100
+    icon: str = ""
+
+
 class SocketError(Exception):
     """Raise from a Socket.IO handler to answer with an error acknowledgement."""
 
