@@ -81,6 +81,8 @@ class PluginManager:
         self.block = set(block)
         self.records: dict[str, PluginRecord] = {}
         self.states = PluginStates(self)
+        # The order only changes when a plugin is found or fails; hooks run on every event.
+        self._loaded: list[PluginRecord] | None = None
 
     # --- discovery -----------------------------------------------------------
     def discover(self) -> None:
@@ -92,6 +94,7 @@ class PluginManager:
                 record.distribution = entry_point.dist.name
                 record.dist_version = entry_point.dist.version
             self.records[record.name] = record
+            self._loaded = None
             try:
                 module = entry_point.load()
                 self.pm.register(module, name=record.name)
@@ -101,6 +104,7 @@ class PluginManager:
             except Exception:
                 self.fail(record.name, traceback.format_exc())
         self._check_dependencies()
+        self._loaded = None
 
     def _check_hook_names(self, name: str, module: ModuleType) -> None:
         """A misspelt hook would be silently ignored: refuse the plugin instead."""
@@ -150,12 +154,18 @@ class PluginManager:
         log.error("plugin %s failed: %s", name, error)
         record = self.records[name]
         record.error = error
+        self._loaded = None
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
 
     # --- ordering ------------------------------------------------------------
     def loaded(self) -> list[PluginRecord]:
         """Plugins that loaded, dependencies first, then by menu order and name."""
+        if self._loaded is None:
+            self._loaded = self._dependency_order()
+        return list(self._loaded)
+
+    def _dependency_order(self) -> list[PluginRecord]:
         ready = [r for r in self.records.values() if not r.failed]
         ordered: list[PluginRecord] = []
         placed: set[str] = set()
