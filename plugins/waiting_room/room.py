@@ -314,9 +314,7 @@ def _session_url(key: str, entry: WaitingEntry) -> str | None:
     return template.replace("{entry_id}", str(entry.id))
 
 
-def staff_summaries(
-    entries: Sequence[WaitingEntry], *, new: bool = False
-) -> list[dict[str, Any]]:
+def staff_summaries(entries: Sequence[WaitingEntry], *, new: bool = False) -> list[dict[str, Any]]:
     """Entries as the staff dashboard shows them (PHI: only for the waiting-room room).
     ``new``: they were just created, so they have no chat to read yet."""
     if not entries:
