@@ -115,13 +115,13 @@ def audit(
 
 def emit_domain_event(name: str, payload: dict[str, Any], *, source: str) -> None:
     """Tell every enabled plugin that something happened."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     plugin_manager().emit(DomainEvent(name=name, payload=payload, source=source))
 
 
 def is_plugin_enabled(name: str) -> bool:
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     return plugin_manager().states.is_enabled(name)
 

@@ -13,8 +13,8 @@ from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from flask_appbuilder import Model
 
-from core.app import plugin_manager
 from core.database import db, metadata
+from core.plugins import plugin_manager
 
 CORE_MIGRATIONS = Path(__file__).parent / "migrations"
 CORE_BRANCH = "core"

@@ -67,6 +67,17 @@ class PluginRecord:
         return Path(self.module.__file__).parent
 
 
+EXTENSION = "backoffice.plugins"
+
+
+def plugin_manager() -> PluginManager:
+    """The plugin manager of the current app (the host puts it in ``app.extensions``)."""
+    from flask import current_app
+
+    manager: PluginManager = current_app.extensions[EXTENSION]
+    return manager
+
+
 class PluginSwitchError(Exception):
     """An enable/disable that the dependency rules refuse."""
 

@@ -42,7 +42,7 @@ class PluginsView(SwitchboardView):
     @expose("/")
     @has_access
     def list(self) -> Any:
-        from core.app import plugin_manager
+        from core.plugins import plugin_manager
 
         plugins = plugin_manager()
         rows = [
