@@ -26,7 +26,9 @@ from core.types import (
     DashboardWidget,
     DomainEvent,
     EventSpec,
+    AUDIENCES,
     GroupRule,
+    HelpArticle,
     MenuLink,
     MenuView,
     PluginInfo,
@@ -35,10 +37,14 @@ from core.types import (
     SocketContext,
     SocketError,
     SocketEvent,
+    TourStep,
 )
 
 __all__ = [
     "API_VERSION",
+    "AUDIENCES",
+    "HelpArticle",
+    "TourStep",
     "MAX_ID",
     "Assets",
     "DashboardWidget",
