@@ -301,6 +301,11 @@ def may_open(path: str) -> bool:
         endpoint, _args = adapter.match(path.split("?", 1)[0], method="GET")
     except HTTPException:
         return False
+    from core.app import plugin_manager
+
+    owner = plugin_manager().owner_of_blueprint(endpoint.split(".", 1)[0])
+    if owner is not None and not is_plugin_enabled(owner):
+        return False
     function = current_app.view_functions[endpoint]
     view = getattr(function, "__self__", None)
     name = getattr(getattr(function, "__func__", function), "_permission_name", None)

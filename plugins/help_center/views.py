@@ -76,7 +76,7 @@ class HelpCenterView(BaseView):
     @has_access
     def context(self) -> Any:
         """The "?" of the top bar: the article for the page the user is on."""
-        endpoint = request.args.get("endpoint", "")[:200]
+        endpoint = request.args.get("view", "")[:200]
         path = request.args.get("path", "")[:500]
         found = service.context_article(endpoint, path)
         if found is None:
@@ -238,7 +238,5 @@ def context_help_url() -> dict[str, str | None]:
     :meth:`HelpCenterView.context`; none when the Help Center is off or nobody is signed in."""
     if not is_plugin_enabled("help_center") or not current_user.is_authenticated:
         return {"context_help_url": None}
-    url = url_for(
-        "HelpCenterView.context", endpoint=request.endpoint or "", path=request.path
-    )
+    url = url_for("HelpCenterView.context", view=request.endpoint or "", path=request.path)
     return {"context_help_url": url}

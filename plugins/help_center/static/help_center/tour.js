@@ -45,7 +45,13 @@
     run.index = index;
     save(run);
     var step = steps[index];
-    if (!onPage(step.page)) { window.location.assign(step.page); return; }
+    // A page that redirected (e.g. consent already on file) is not navigated to again.
+    if (!onPage(step.page) && run.navigated !== index) {
+      run.navigated = index;
+      save(run);
+      window.location.assign(step.page);
+      return;
+    }
     waitFor(step.element, 3000, function (element) {
       if (!element) {
         if (window.console) { console.warn("tour: no " + step.element + " on " + step.page); }
