@@ -22,11 +22,11 @@ from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
     API_VERSION,
+    AUDIENCES,
     Assets,
     DashboardWidget,
     DomainEvent,
     EventSpec,
-    AUDIENCES,
     GroupRule,
     HelpArticle,
     MenuLink,

@@ -192,7 +192,7 @@ def _parse_article(path: Path) -> HelpArticle:
         head, _, text = text[4:].partition("\n---\n")
         for line in head.splitlines():
             key, _, value = line.partition(":")
-            header[key.strip().lower()] = value.strip().strip("\"")
+            header[key.strip().lower()] = value.strip().strip('"')
     if "title" not in header:
         raise ValueError(f"help article {path} has no title in its header")
     audience = tuple(a.strip() for a in header.get("audience", "clinician").split(",") if a.strip())

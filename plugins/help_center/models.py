@@ -27,7 +27,7 @@ class PracticeArticle(Model):
     slug: Mapped[str] = mapped_column(String(80), nullable=False, unique=True)
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     audience: Mapped[str] = mapped_column(String(100), nullable=False, default="clinician")
-    pages: Mapped[str] = mapped_column(String(500), nullable=False, default="")
+    pages: Mapped[str | None] = mapped_column(String(500))
     body: Mapped[str] = mapped_column(Text, nullable=False, default="")
     updated_at: Mapped[dt.datetime] = mapped_column(
         DateTime, nullable=False, default=_now, onupdate=_now
@@ -46,9 +46,9 @@ class VideoTutorial(Model):
     title: Mapped[str] = mapped_column(String(200), nullable=False)
     url: Mapped[str | None] = mapped_column(String(500))
     file: Mapped[str | None] = mapped_column(FileColumn())
-    page: Mapped[str] = mapped_column(String(200), nullable=False, default="")
-    description: Mapped[str] = mapped_column(Text, nullable=False, default="")
-    position: Mapped[int] = mapped_column(Integer, nullable=False, default=100)
+    page: Mapped[str | None] = mapped_column(String(200))
+    description: Mapped[str | None] = mapped_column(Text)
+    position: Mapped[int | None] = mapped_column(Integer)
 
     def __repr__(self) -> str:
         return self.title

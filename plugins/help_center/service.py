@@ -16,7 +16,12 @@ from sqlalchemy import delete, select, text
 from werkzeug.exceptions import HTTPException
 
 from core.api import AUDIENCES, HelpArticle, TourStep, db_session, is_plugin_enabled
-from plugins.help_center.models import PracticeArticle, SearchEntry, SearchIndexState
+from plugins.help_center.models import (
+    PracticeArticle,
+    SearchEntry,
+    SearchIndexState,
+    VideoTutorial,
+)
 
 PRACTICE = "practice"  # the source of articles a practice admin wrote
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
@@ -29,7 +34,7 @@ PG_DOCUMENT = (
     "setweight(to_tsvector('english', body), 'B'))"
 )
 _WORD = re.compile(r"\w+", re.UNICODE)
-_MARKDOWN = MarkdownIt("commonmark", {"html": False, "linkify": False}).enable("table")
+_MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
 _TAGS = {
     *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code"),
     *("ul", "ol", "li", "strong", "em", "a", "img", "table", "thead", "tbody", "tr", "th", "td"),
@@ -61,14 +66,19 @@ def shipped_articles() -> list[Article]:
     """Articles of every enabled plugin, through ``backoffice_help_articles``."""
     from core.app import plugin_manager
 
-    found: list[Article] = []
-    for name, articles in plugin_manager().call_each("backoffice_help_articles"):
-        for item in articles or []:
-            if isinstance(item, HelpArticle):
-                found.append(
-                    Article(name, item.slug, item.title, item.body, item.audience, item.pages, item.order)
-                )
-    return found
+    found = plugin_manager().call_each("backoffice_help_articles")
+    return [
+        _shipped(name, item)
+        for name, items in found
+        for item in items or []
+        if isinstance(item, HelpArticle)
+    ]
+
+
+def _shipped(source: str, item: HelpArticle) -> Article:
+    if not isinstance(item, HelpArticle):
+        raise TypeError(f"backoffice_help_articles of {source} gave {item!r}, not a HelpArticle")
+    return Article(source, item.slug, item.title, item.body, item.audience, item.pages, item.order)
 
 
 def practice_articles() -> list[Article]:
@@ -88,7 +98,7 @@ def _from_row(row: PracticeArticle) -> Article:
     )
 
 
-def split_list(value: str) -> tuple[str, ...]:
+def split_list(value: str | None) -> tuple[str, ...]:
     return tuple(part.strip() for part in (value or "").split(",") if part.strip())
 
 
@@ -111,12 +121,24 @@ def by_audience(articles: list[Article]) -> list[tuple[str, list[Article]]]:
     return [(who, [a for a in articles if who in a.audience]) for who in AUDIENCES]
 
 
+def videos_for(article: Article) -> list[VideoTutorial]:
+    """The practice's videos that belong to a page this article documents."""
+    if not article.pages:
+        return []
+    query = select(VideoTutorial).where(VideoTutorial.page.in_(article.pages))
+    return list(
+        db_session().scalars(
+            query.order_by(VideoTutorial.position.nulls_last(), VideoTutorial.title)
+        )
+    )
+
+
 # --- rendering ----------------------------------------------------------------------------
 
 
 def render(body: str) -> Markup:
-    """Markdown to HTML with raw HTML escaped, then sanitised: no script, no handler, no
-    ``javascript:`` link survives, whoever wrote the article."""
+    """Markdown to HTML, then sanitised by nh3: scripts (with their content), event handlers,
+    styles and ``javascript:`` links are removed, whoever wrote the article."""
     html = _MARKDOWN.render(body)
     clean = nh3.clean(
         html,
@@ -233,14 +255,9 @@ def _installed_articles() -> list[Article]:
     for record in plugins.loaded():
         try:
             items = plugins.call_one(record.name, "backoffice_help_articles") or []
+            found += [_shipped(record.name, item) for item in items]
         except Exception:
             current_app.logger.exception("plugin %s failed in its help articles", record.name)
-            continue
-        for item in items:
-            if isinstance(item, HelpArticle):
-                found.append(
-                    Article(record.name, item.slug, item.title, item.body, item.audience, item.pages)
-                )
     return found
 
 
@@ -258,9 +275,9 @@ def context_article(endpoint: str | None, path: str | None) -> Article | None:
     best: tuple[int, Article] | None = None
     for article in articles:
         for page in article.pages:
-            if page.startswith("/") and path and path.startswith(page):
-                if best is None or len(page) > best[0]:
-                    best = (len(page), article)
+            longer = best is None or len(page) > best[0]
+            if page.startswith("/") and path and path.startswith(page) and longer:
+                best = (len(page), article)
     return best[1] if best else None
 
 

@@ -46,7 +46,7 @@ class HelpCenterView(BaseView):
         results = service.search(query) if query else None
         articles = service.all_articles()
         videos = db_session().scalars(
-            select(VideoTutorial).order_by(VideoTutorial.position, VideoTutorial.title)
+            select(VideoTutorial).order_by(VideoTutorial.position.nulls_last(), VideoTutorial.title)
         )
         return self.render_template(
             "help_center/index.html",
@@ -61,13 +61,15 @@ class HelpCenterView(BaseView):
     @expose("/articles/<source>/<slug>")
     @has_access
     def article(self, source: str, slug: str) -> Any:
-        found = service.find_article(source, slug)
+        valid = service.SLUG.fullmatch(source.replace("_", "-")) and service.SLUG.fullmatch(slug)
+        found = service.find_article(source, slug) if valid else None
         if found is None:
             return self.render_template("help_center/missing.html"), 404
         return self.render_template(
             "help_center/article.html",
             article=found,
             html=service.render(found.body),
+            videos=service.videos_for(found),
             can_edit=found.source == service.PRACTICE
             and self.appbuilder.sm.has_access("can_edit", "PracticeArticle"),
         )
@@ -150,7 +152,7 @@ class PracticeArticleView(ModelView):
     label_columns = {"slug": "Name in its address", "pages": "Pages it documents"}
     description_columns = {
         "audience": f"Comma-separated: {', '.join(AUDIENCES)}.",
-        "pages": "Comma-separated page names or URL paths; the \"?\" on those pages opens it.",
+        "pages": 'Comma-separated page names or URL paths; the "?" on those pages opens it.',
         "body": "Markdown. HTML and scripts are removed when the article is shown.",
     }
     validators_columns = {
@@ -162,35 +164,39 @@ class PracticeArticleView(ModelView):
     }
     base_order = ("title", "asc")
 
-    def post_add(self, item: PracticeArticle) -> None:
+    # In the pre_ hooks, so the audit row joins the commit Flask-AppBuilder makes.
+    def pre_add(self, item: PracticeArticle) -> None:
         self._audit("help.article_added", item)
 
-    def post_update(self, item: PracticeArticle) -> None:
+    def pre_update(self, item: PracticeArticle) -> None:
         self._audit("help.article_changed", item)
 
-    def post_delete(self, item: PracticeArticle) -> None:
+    def pre_delete(self, item: PracticeArticle) -> None:
         self._audit("help.article_deleted", item)
 
     def _audit(self, action: str, item: PracticeArticle) -> None:
-        # FAB committed the row already; the audit row follows in a commit of its own.
-        audit(action, target=f"help_article:{item.slug}", source=SOURCE)
-        db_session().commit()
+        target = f"help_article:{item.slug}"
+        audit(action, target=target, details={"title": item.title}, source=SOURCE)
 
 
 # --- video tutorials ----------------------------------------------------------------------
 
 
 def _link_or_file(form: Form, field: Field) -> None:
-    url = (field.data or "").strip()
+    """On the title, which is always sent: the link field is optional, so its own
+    validators do not run when it is empty."""
     upload = getattr(form, "file", None)
     has_file = bool(upload is not None and getattr(upload.data, "filename", None))
-    if url:
-        parts = urlsplit(url)
-        if parts.scheme not in {"http", "https"} or not parts.netloc:
-            raise ValidationError("Give an http:// or https:// link.")
-    elif not has_file and not _editing_has_file():
+    if not (form.url.data or "").strip() and not has_file and not _editing_has_file():
         raise ValidationError("Give a link or upload a video file.")
-    field.data = url or None
+
+
+def _http_link(form: Form, field: Field) -> None:
+    url = (field.data or "").strip()
+    parts = urlsplit(url)
+    if parts.scheme not in {"http", "https"} or not parts.netloc:
+        raise ValidationError("Give an http:// or https:// link.")
+    field.data = url
 
 
 def _editing_has_file() -> bool:
@@ -225,8 +231,8 @@ class VideoTutorialView(ModelView):
         "page": "A URL path (/waiting-room/) or page name; shown with that page's help.",
     }
     validators_columns = {
-        "title": [DataRequired(), Length(max=200)],
-        "url": [_link_or_file, Length(max=500)],
+        "title": [DataRequired(), Length(max=200), _link_or_file],
+        "url": [Length(max=500), _http_link],
         "file": [_video_file],
         "page": [Length(max=200), _pages],
     }

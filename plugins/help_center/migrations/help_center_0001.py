@@ -15,6 +15,7 @@ down_revision: str | Sequence[str] | None = None
 branch_labels: str | Sequence[str] | None = ("help_center",)
 depends_on: str | Sequence[str] | None = "core_0001"
 
+
 def upgrade() -> None:
     op.create_table(
         "help_center_article",
@@ -22,7 +23,7 @@ def upgrade() -> None:
         sa.Column("slug", sa.String(length=80), nullable=False),
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("audience", sa.String(length=100), nullable=False),
-        sa.Column("pages", sa.String(length=500), nullable=False),
+        sa.Column("pages", sa.String(length=500), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("updated_at", sa.DateTime(), nullable=False),
         sa.PrimaryKeyConstraint("id"),
@@ -34,9 +35,9 @@ def upgrade() -> None:
         sa.Column("title", sa.String(length=200), nullable=False),
         sa.Column("url", sa.String(length=500), nullable=True),
         sa.Column("file", sa.Text(), nullable=True),
-        sa.Column("page", sa.String(length=200), nullable=False),
-        sa.Column("description", sa.Text(), nullable=False),
-        sa.Column("position", sa.Integer(), nullable=False),
+        sa.Column("page", sa.String(length=200), nullable=True),
+        sa.Column("description", sa.Text(), nullable=True),
+        sa.Column("position", sa.Integer(), nullable=True),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_table(
