@@ -300,3 +300,30 @@ def test_help_article_files_need_a_title_and_known_audiences(tmp_path: Path) -> 
     (bad / "x.md").write_text("---\ntitle: X\naudience: patients\n---\nBody\n")
     with pytest.raises(ValueError, match="unknown audience"):
         HelpArticle.from_folder(bad)
+
+
+def test_video_tutorials_can_be_uploaded_files(app: Flask) -> None:
+    import io
+
+    admin = signed_in(app, PRACTICE_ADMIN)
+    refused = admin.post(
+        "/help/videos/add",
+        data={"title": "Nope", "file": (io.BytesIO(b"MZ"), "tool.exe")},
+        content_type="multipart/form-data",
+    )
+    assert "Upload a video" in refused.text
+    admin.post(
+        "/help/videos/add",
+        data={
+            "title": "Calendar basics",
+            "page": "/calendar/",
+            "file": (io.BytesIO(b"\x00\x00\x00\x18ftypmp42fake"), "calendar.mp4"),
+        },
+        content_type="multipart/form-data",
+    )
+    clinician = signed_in(app, CLINICIAN)
+    page = clinician.get("/help/articles/calendar/calendar").text
+    found = re.search(r'href="(/help/videos/download/[^"]+)">Download the video', page)
+    assert found, "the uploaded video is not offered on its page's article"
+    download = clinician.get(found.group(1))
+    assert download.status_code == 200 and download.data.endswith(b"ftypmp42fake")

@@ -4,12 +4,13 @@ in an article does not run."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from playwright.sync_api import Page, expect
 
 from tests.browser.conftest import browser_login
-from tests.conftest import LiveServer
+from tests.conftest import PARTNER_PLUGINS, ROOT, LiveServer
 
 
 def open_a_video_session(page: Page, base_url: str) -> None:
@@ -44,6 +45,26 @@ def test_every_tour_step_points_at_an_element_on_its_page(
         except Exception:
             missing.append(f"{step['plugin']}: {step['element']} not on {step['page']}")
     assert missing == []
+
+
+def test_a_partner_plugin_joins_the_tour_and_the_knowledge_base(
+    live_server_factory: Callable[..., LiveServer], page: Page
+) -> None:
+    server = live_server_factory(PYTHONPATH=f"{PARTNER_PLUGINS}:{ROOT}")
+    browser_login(page, server.url, "admin")
+    step = next(s for s in tour_steps(page, server.url) if s["plugin"] == "partner_hello")
+    page.goto(server.url + step["page"])
+    expect(page.locator(step["element"])).to_be_visible()
+    page.evaluate("window.sessionStorage.clear()")
+    page.evaluate(
+        "steps => { sessionStorage.setItem('bo-tour-run', JSON.stringify({steps, index: 0})); }",
+        [step],
+    )
+    page.reload()
+    expect(page.locator(".driver-popover-title")).to_have_text("Partner Hello")
+    page.click(".driver-popover-close-btn")
+    page.click("#bo-help")
+    expect(page.locator("#help-article-title")).to_have_text("Saying hello with the partner plugin")
 
 
 def test_the_tour_is_offered_once_and_walks_across_pages(
