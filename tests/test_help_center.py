@@ -155,6 +155,16 @@ def test_context_help_resolves_for_every_menu_entry(app: Flask) -> None:
             if item.name != "-"
         ]
     assert len(entries) > 15
+    with app.test_request_context():
+        from plugins.help_center import service
+
+        adapter = app.url_map.bind("localhost")
+        unnamed = [
+            url
+            for _section, _name, url in entries
+            if service.context_article(adapter.match(url)[0], url, owner_fallback=False) is None
+        ]
+    assert unnamed == [], "menu pages that no article names (by endpoint or path)"
     missing: list[str] = []
     for section, name, url in [("Back Office", "Back Office", "/"), *entries]:
         page = client.get(url)
@@ -181,6 +191,8 @@ def test_context_help_prefers_the_page_and_falls_back_to_the_index(app: Flask) -
     )
     by_path = client.get("/help/context", query_string={"path": "/calendar/appointments/3"})
     assert by_path.headers["Location"].endswith("/help/articles/calendar/start-telehealth-session")
+    owned = client.get("/help/context", query_string={"view": "CalendarView.feed_link"})
+    assert owned.headers["Location"].endswith("/help/articles/calendar/start-telehealth-session")
     nowhere = client.get("/help/context", query_string={"view": "Nope.nope", "path": "/zzz"})
     assert "missing=1" in nowhere.headers["Location"]
     assert "There is no article for that page" in client.get(nowhere.headers["Location"]).text

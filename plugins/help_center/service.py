@@ -13,6 +13,7 @@ from flask import current_app, url_for
 from markdown_it import MarkdownIt
 from markupsafe import Markup
 from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
 from core.api import AUDIENCES, HelpArticle, TourStep, db_session, is_plugin_enabled
@@ -243,7 +244,10 @@ def ensure_index() -> None:
         session.add(SearchIndexState(id=1, fingerprint=fingerprint))
     else:
         state.fingerprint = fingerprint
-    session.commit()
+    try:
+        session.commit()
+    except IntegrityError:  # another worker built the first index at the same moment
+        session.rollback()
 
 
 def _installed_articles() -> list[Article]:
@@ -264,9 +268,12 @@ def _installed_articles() -> list[Article]:
 # --- context help -------------------------------------------------------------------------
 
 
-def context_article(endpoint: str | None, path: str | None) -> Article | None:
+def context_article(
+    endpoint: str | None, path: str | None, *, owner_fallback: bool = True
+) -> Article | None:
     """The article that documents this page: one naming its endpoint, else the one whose
-    path prefix is the longest that matches."""
+    path prefix is the longest that matches, else the first article of the plugin that
+    owns the page."""
     articles = all_articles()
     if endpoint:
         for article in articles:
@@ -278,7 +285,16 @@ def context_article(endpoint: str | None, path: str | None) -> Article | None:
             longer = best is None or len(page) > best[0]
             if page.startswith("/") and path and path.startswith(page) and longer:
                 best = (len(page), article)
-    return best[1] if best else None
+    if best is not None:
+        return best[1]
+    return _owner_article(endpoint, articles) if owner_fallback else None
+
+
+def _owner_article(endpoint: str | None, articles: list[Article]) -> Article | None:
+    from core.app import plugin_manager
+
+    owner = plugin_manager().owner_of_blueprint((endpoint or "").split(".", 1)[0] or None)
+    return next((a for a in articles if a.source == owner), None)
 
 
 def article_url(article: Article) -> str:

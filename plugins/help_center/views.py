@@ -11,6 +11,7 @@ from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_login import current_user
 from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
 from wtforms import Field, Form
 from wtforms.validators import DataRequired, Length, ValidationError
 
@@ -109,7 +110,10 @@ class HelpCenterView(BaseView):
         if db_session().get(TourOffer, user_id) is None:
             db_session().add(TourOffer(user_id=user_id))
             audit("help.tour_offered", target=f"user:{user_id}", source=SOURCE)
-            db_session().commit()
+            try:
+                db_session().commit()
+            except IntegrityError:  # the same user's other tab recorded it first
+                db_session().rollback()
         return jsonify(offer=False)
 
 
