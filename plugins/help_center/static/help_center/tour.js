@@ -109,14 +109,16 @@
   function offer() {
     var box = document.createElement("div");
     box.id = "help-tour-offer";
-    box.className = "help-tour-offer";
-    box.setAttribute("role", "dialog");
+    box.className = "alert alert-info help-tour-offer";
+    box.setAttribute("role", "region");
     box.setAttribute("aria-label", "Feature tour");
-    box.innerHTML = '<p><strong>New here?</strong> Take a two-minute tour of the back office.</p>' +
+    box.innerHTML = '<strong>New here?</strong> Take a two-minute tour of the back office. ' +
       '<button type="button" class="btn btn-success btn-sm" id="help-tour-accept">Take the tour</button> ' +
       '<button type="button" class="btn btn-default btn-sm" id="help-tour-decline">Not now</button>' +
-      '<p class="text-muted small">You can start it any time from Help Center.</p>';
-    document.body.appendChild(box);
+      ' <span class="text-muted small">You can start it any time from Help Center.</span>';
+    // Inside the page, above its content: it covers nothing the user came to click.
+    var main = document.querySelector(".bo-content") || document.body;
+    main.insertBefore(box, main.firstChild);
     box.querySelector("#help-tour-accept").addEventListener("click", function () {
       box.remove();
       markOffered().then(start);
