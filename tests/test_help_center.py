@@ -339,3 +339,10 @@ def test_video_tutorials_can_be_uploaded_files(app: Flask) -> None:
     assert found, "the uploaded video is not offered on its page's article"
     download = clinician.get(found.group(1))
     assert download.status_code == 200 and download.data.endswith(b"ftypmp42fake")
+
+
+def test_a_practice_can_stop_offering_the_tour(make_app: Callable[..., Flask]) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False, HELP_TOUR_OFFER=False)
+    client = signed_in(app, CLINICIAN)
+    assert client.get("/help/tour/state").json == {"offer": False}
+    assert client.get("/help/tour/steps").json["steps"]  # still startable from Help Center

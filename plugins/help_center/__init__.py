@@ -5,7 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from core.api import Assets, HelpArticle, MenuLink, MenuView, PluginInfo, TourStep, hookimpl
+from core.api import (
+    Assets,
+    HelpArticle,
+    MenuLink,
+    MenuView,
+    PluginInfo,
+    Setting,
+    TourStep,
+    hookimpl,
+)
 
 if TYPE_CHECKING:
     from flask import Flask
@@ -25,6 +34,24 @@ def backoffice_plugin_info() -> PluginInfo:
         menu_icon="fa-life-ring",
         menu_order=55,
     )
+
+
+@hookimpl
+def backoffice_config_defaults() -> dict[str, object]:
+    return {"HELP_TOUR_OFFER": True}
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "HELP_TOUR_OFFER",
+            "Offer the feature tour on a user's first login",
+            type="bool",
+            help="Each user is offered it once; anyone can start it from Help Center.",
+            section="Help Center",
+        )
+    ]
 
 
 @hookimpl

@@ -15,7 +15,7 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import Field, Form
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from core.api import AUDIENCES, audit, db_session, is_plugin_enabled
+from core.api import AUDIENCES, audit, db_session, is_plugin_enabled, setting
 from plugins.help_center import service
 from plugins.help_center.models import PracticeArticle, TourOffer, VideoTutorial
 
@@ -99,6 +99,8 @@ class HelpCenterView(BaseView):
     @expose("/tour/state")
     @has_access
     def tour_state(self) -> Any:
+        if not setting("HELP_TOUR_OFFER"):
+            return jsonify(offer=False)
         offered = db_session().get(TourOffer, int(current_user.id)) is not None
         return jsonify(offer=not offered)
 
