@@ -22,11 +22,13 @@ from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
     API_VERSION,
+    AUDIENCES,
     Assets,
     DashboardWidget,
     DomainEvent,
     EventSpec,
     GroupRule,
+    HelpArticle,
     MenuLink,
     MenuView,
     PluginInfo,
@@ -35,10 +37,14 @@ from core.types import (
     SocketContext,
     SocketError,
     SocketEvent,
+    TourStep,
 )
 
 __all__ = [
     "API_VERSION",
+    "AUDIENCES",
+    "HelpArticle",
+    "TourStep",
     "MAX_ID",
     "Assets",
     "DashboardWidget",

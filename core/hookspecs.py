@@ -21,6 +21,7 @@ if TYPE_CHECKING:
         DomainEvent,
         EventSpec,
         GroupRule,
+        HelpArticle,
         MenuLink,
         MenuView,
         PluginInfo,
@@ -28,6 +29,7 @@ if TYPE_CHECKING:
         Setting,
         SocketContext,
         SocketEvent,
+        TourStep,
     )
 
 PROJECT_NAME = "backoffice"
@@ -131,6 +133,16 @@ def backoffice_settings() -> list[Setting]:
 @hookspec
 def backoffice_portal_sections() -> list[PortalSection]:
     """Sections the plugin adds to the patient portal."""
+
+
+@hookspec
+def backoffice_help_articles() -> list[HelpArticle]:
+    """Knowledge Base articles (Markdown) for the Help Center, e.g. ``HelpArticle.from_folder``."""
+
+
+@hookspec
+def backoffice_tour_steps() -> list[TourStep]:
+    """Stops of the feature tour on the plugin's pages, ordered by ``order`` across plugins."""
 
 
 @hookspec

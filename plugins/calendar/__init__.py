@@ -113,3 +113,86 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.calendar.demo import seed
 
     seed()
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+def _startable_appointment() -> object | None:
+    """The signed-in clinician's first telehealth appointment that may start now."""
+    from flask_login import current_user
+    from sqlalchemy import select
+
+    from core.api import db_session
+    from plugins.calendar.models import TELEHEALTH_STATUSES, Appointment
+
+    return db_session().scalar(
+        select(Appointment)
+        .where(
+            Appointment.clinician_id == int(current_user.id),
+            Appointment.contact_type == "Telehealth",
+            Appointment.status.in_(TELEHEALTH_STATUSES),
+            Appointment.recurrence == "none",
+        )
+        .order_by(Appointment.start_at.desc())
+        .limit(1)
+    )
+
+
+def _appointment_page() -> str | None:
+    from flask import url_for
+
+    appointment = _startable_appointment()
+    return url_for("CalendarView.show", pk=appointment.id) if appointment else None  # type: ignore[attr-defined]
+
+
+def _consent_page() -> str | None:
+    """The consent screen that Start Telehealth Session opens, with a start ticket."""
+    from urllib.parse import urlencode
+
+    from flask_login import current_user
+
+    from plugins.calendar.views import start_ticket
+
+    appointment = _startable_appointment()
+    if appointment is None:
+        return None
+    ticket = start_ticket(appointment, int(current_user.id))  # type: ignore[arg-type]
+    return "/consent/start?" + urlencode({"ticket": ticket})
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#calendar",
+            "Your calendar",
+            "Click a free slot to schedule an appointment; choose Telehealth as its contact type.",
+            "/calendar/",
+            order=30,
+        ),
+        TourStep(
+            "#start-telehealth",
+            "Start Telehealth Session",
+            "On a Telehealth appointment that is Confirmed, Checked-In or Occurred, this button "
+            "starts the session: consent first, then the link to the client.",
+            _appointment_page,
+            order=31,
+        ),
+        TourStep(
+            "#consent-verbal, #consent-on-file",
+            "Consent",
+            "Accept verbal consent, or send the consent form to the client's portal and be "
+            "notified when they sign. A valid consent on file skips this step.",
+            _consent_page,
+            order=32,
+        ),
+    ]

@@ -130,3 +130,28 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
         "Staff": records,
         "Practice Admin": admin,
     }
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#consent-records",
+            "Consent records",
+            "Every consent given or declined, verbal or signed in the portal, with its form "
+            "version and how long it is valid.",
+            "/consent/records/",
+            order=36,
+        )
+    ]

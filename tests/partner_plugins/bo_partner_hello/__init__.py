@@ -2,12 +2,22 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, fields
 
-from core.api import DomainEvent, MenuView, PluginInfo, SocketContext, SocketEvent, hookimpl
+from core.api import (
+    DomainEvent,
+    HelpArticle,
+    MenuView,
+    PluginInfo,
+    SocketContext,
+    SocketEvent,
+    TourStep,
+    hookimpl,
+)
 
 RECEIVED: list[DomainEvent] = []
 
@@ -50,3 +60,21 @@ def backoffice_socket_events() -> list[SocketEvent]:
 @hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
     RECEIVED.append(event)
+
+
+@hookimpl
+def backoffice_help_articles() -> list[HelpArticle]:
+    return HelpArticle.from_folder(Path(__file__).parent / "help")
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[TourStep]:
+    return [
+        TourStep(
+            "#partner-hello",
+            "Partner Hello",
+            "A partner's page joins the tour.",
+            "/partner-hello/",
+            order=80,
+        )
+    ]
