@@ -24,6 +24,7 @@ if TYPE_CHECKING:
         MenuLink,
         MenuView,
         PluginInfo,
+        PortalActivity,
         PortalSection,
         Setting,
         SocketContext,
@@ -131,6 +132,12 @@ def backoffice_settings() -> list[Setting]:
 @hookspec
 def backoffice_portal_sections() -> list[PortalSection]:
     """Sections the plugin adds to the patient portal."""
+
+
+@hookspec
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    """What the client did in the patient portal through this plugin (newest first), for
+    the staff's portal activity page."""
 
 
 @hookspec
