@@ -154,7 +154,8 @@ def request_code(text: str) -> str:
         ip=_address()[:64],
     )
     db_session().add(row)
-    message = _send(where, _code_text(client, code))
+    on_file = client.email if where.channel == "email" else client.phone
+    message = _send(Destination(where.channel, on_file or where.value), _code_text(client, code))
     row.message_status = message.status
     db_session().flush()
     audit(
@@ -280,7 +281,12 @@ def read_link(token: str) -> tuple[Client, str | None]:
         raise PortalError("This sign-in link is not valid. Ask for a code instead.", 404)
     access = db_session().get(PortalAccess, client.id)
     issued_at = issued.astimezone(dt.UTC).replace(tzinfo=None)
-    if access is not None and access.revoked_before and issued_at < access.revoked_before:
+    # Links carry whole seconds: one issued in the second of a revocation counts as before.
+    if (
+        access is not None
+        and access.revoked_before
+        and issued_at <= access.revoked_before.replace(microsecond=0)
+    ):
         raise PortalError(
             "This sign-in link was withdrawn by the practice. Ask for a code instead.", 410
         )
