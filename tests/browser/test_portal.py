@@ -199,13 +199,15 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
 # --- the dock ---------------------------------------------------------------------------------
 
 UNCOVERED = """() => {
-  const dock = document.getElementById('bo-dock').getBoundingClientRect();
+  // What the page shows (it scrolls inside its own area while the dock is at the bottom).
+  const shown = document.querySelector('.bo-shell').getBoundingClientRect();
   const covered = [];
   for (const el of document.querySelectorAll('.bo-shell a, .bo-shell button, .bo-shell input')) {
     const box = el.getBoundingClientRect();
     if (!box.width || !box.height) continue;
     const x = box.left + box.width / 2, y = box.top + box.height / 2;
-    if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) continue;
+    if (x < Math.max(0, shown.left) || y < Math.max(0, shown.top)) continue;
+    if (x >= Math.min(innerWidth, shown.right) || y >= Math.min(innerHeight, shown.bottom)) continue;
     const hit = document.elementFromPoint(x, y);
     if (hit && !el.contains(hit) && !hit.contains(el)) covered.push(el.id || el.textContent.trim());
   }
