@@ -481,3 +481,66 @@ def test_staff_find_a_client_and_resend_access(app: Flask, inbox: tuple[Inbox, i
     assert "no email address on file" in staff.get(f"/portal-admin/clients/{devon}").text
     assert staff.get("/portal-admin/clients/999999").status_code == 404
     assert "portal.access_sent" in actions(app, "portal.")
+
+
+# --- hot paths --------------------------------------------------------------------------------
+
+
+def statements(app: Flask, patient: FlaskClient, url: str) -> tuple[int, int]:
+    """SQL statements and COMMITs of one request."""
+    with app.app_context():
+        engine = db.engine
+    counts = [0, 0]
+
+    def on_query(*_args: Any) -> None:
+        counts[0] += 1
+
+    def on_commit(*_args: Any) -> None:
+        counts[1] += 1
+
+    sa.event.listen(engine, "before_cursor_execute", on_query)
+    sa.event.listen(engine, "commit", on_commit)
+    try:
+        assert patient.get(url).status_code == 200
+    finally:
+        sa.event.remove(engine, "before_cursor_execute", on_query)
+        sa.event.remove(engine, "commit", on_commit)
+    return counts[0], counts[1]
+
+
+def add_visits(app: Flask, username: str, days: range) -> None:
+    with app.app_context():
+        clinician = app.extensions["appbuilder"].sm.find_user(username=username)
+        for day in days:
+            start = utcnow() - dt.timedelta(days=day)
+            db.session.add(
+                Appointment(
+                    client_id=client_named(app, "Devon"),
+                    clinician_id=clinician.id,
+                    start_at=start,
+                    end_at=start + dt.timedelta(minutes=50),
+                    contact_type="Telehealth",
+                    status="Occurred",
+                )
+            )
+        db.session.commit()
+
+
+def test_portal_pages_do_not_grow_with_the_clients_records(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False, PLUGIN_STATE_TTL=60.0)  # as in production: cached
+    patient = sign_in_by_sms(app)
+    telehealth_appointment(app, "Devon", dt.timedelta(days=1))
+    consent_request(app, "Devon")
+    add_visits(app, "clinician1", range(1, 2))
+    pages = ("/portal/", "/portal/appointments", "/portal/visits", "/portal/forms")
+    before = {url: statements(app, patient, url) for url in pages}
+    for days in range(2, 8):
+        telehealth_appointment(app, "Devon", dt.timedelta(days=days))
+        consent_request(app, "Devon")
+    add_visits(app, "clinician2", range(2, 7))
+    after = {url: statements(app, patient, url) for url in pages}
+    assert after == before
+    assert all(queries <= 6 for queries, _commits in after.values()), after
+    assert all(commits == 0 for _queries, commits in after.values())  # reads write nothing

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, abort, current_app, redirect, render_template, request
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 from werkzeug.routing import BuildError
 
 from core.api import (
@@ -175,6 +176,7 @@ def visits() -> Any:
     rows = list(
         db_session().scalars(
             select(Appointment)
+            .options(selectinload(Appointment.clinician))
             .where(
                 Appointment.client_id == client.id,
                 Appointment.end_at <= utcnow(),

@@ -31,6 +31,7 @@ from core.models import PatientInvite
 from plugins.calendar.models import Appointment
 from plugins.consent.models import ConsentRecord, ConsentRequest
 from plugins.consent.service import current_form
+from plugins.waiting_room.models import WaitingEntry
 from tests.browser.conftest import artifact_path, browser_login
 from tests.conftest import DatabaseFactory, LiveServer, base_overrides, free_port
 
@@ -157,12 +158,25 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
         expect(patient).to_have_url(re.compile(r"/join/[A-Za-z0-9_-]+$"))
         expect(patient.locator("#wr-patient")).to_have_attribute("data-invite-kind", "appointment")
         expect(patient.locator("#patient-practice")).to_be_visible()  # the core patient base
+        expect(patient.locator("#wr-step-check")).to_be_visible()
+        patient.locator("#wr-check-skip").click()
+        patient.locator("#wr-name").fill("Alex Rivera")
+        patient.locator("#wr-join").click()
+        expect(patient.locator("#wr-step-wait")).to_be_visible()
+        expect(patient.locator("#wr-status")).to_have_attribute("data-status", "waiting")
+        assert_fits(patient, 360)
+        patient.screenshot(path=artifact_path("portal-joined-waiting-room-360.png"), full_page=True)
         with app.app_context():
             invite = db.session.scalar(
                 sa.select(PatientInvite).where(PatientInvite.source == "calendar")
             )
             assert invite is not None and invite.kind == "appointment"
             assert invite.reference and invite.reference.startswith(f"calendar:{appointment_id}@")
+            entry = db.session.scalar(
+                sa.select(WaitingEntry).where(WaitingEntry.invite_id == invite.id)
+            )
+            assert entry is not None and entry.invite_kind == "appointment"
+            assert entry.client_id == invite.client_id and entry.appointment_at is not None
             db.session.remove()
 
         # Back in the portal: the consent form, read, accepted and signed by typing.
@@ -206,8 +220,9 @@ UNCOVERED = """() => {
     const box = el.getBoundingClientRect();
     if (!box.width || !box.height) continue;
     const x = box.left + box.width / 2, y = box.top + box.height / 2;
+    const right = Math.min(innerWidth, shown.right), bottom = Math.min(innerHeight, shown.bottom);
     if (x < Math.max(0, shown.left) || y < Math.max(0, shown.top)) continue;
-    if (x >= Math.min(innerWidth, shown.right) || y >= Math.min(innerHeight, shown.bottom)) continue;
+    if (x >= right || y >= bottom) continue;
     const hit = document.elementFromPoint(x, y);
     if (hit && !el.contains(hit) && !hit.contains(el)) covered.push(el.id || el.textContent.trim());
   }
