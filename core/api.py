@@ -280,7 +280,8 @@ def portal_required(view: Any) -> Any:
             provider = _portal()
             if provider is None:
                 abort(404)
-            return redirect(provider.sign_in_url(request.full_path.rstrip("?")), 303)
+            back = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(provider.sign_in_url(back), 303)
         return view(*args, **kwargs)
 
     return guarded

@@ -149,13 +149,25 @@ def test_a_code_by_email_signs_the_patient_in(app: Flask, inbox: tuple[Inbox, in
 
 
 def test_a_code_works_once(app: Flask) -> None:
-    patient = sign_in_by_sms(app)
+    patient = app.test_client()
+    asked = ask_code(patient, "+15555550103")
+    challenge = re.search(r"bo_portal_challenge=([^;]+)", asked.headers["Set-Cookie"])
+    assert challenge
     code = code_in(last_sms(app, "+15555550103"))
+    signed = patient.post("/portal/code", data={"code": code})
+    assert signed.status_code == 303
+    assert any(  # the browser forgets the challenge once it is used
+        c.startswith("bo_portal_challenge=;") and "Path=/portal/" in c
+        for c in signed.headers.getlist("Set-Cookie")
+    )
     patient.post("/portal/sign-out")
     assert patient.get("/portal/").status_code == 303  # signed out
-    again = patient.post("/portal/code", data={"code": code})
+    replay = app.test_client()  # someone who saw both the code and the challenge
+    replay.set_cookie("bo_portal_challenge", challenge.group(1), path="/portal/")
+    again = replay.post("/portal/code", data={"code": code})
     assert again.status_code == 400
     assert "already used" in again.text
+    assert replay.get("/portal/").status_code == 303
 
 
 def test_an_expired_code_is_refused(app: Flask) -> None:

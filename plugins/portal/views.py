@@ -108,7 +108,7 @@ def _signed_in(response: Response, token: str) -> Response:
         samesite="Lax",
         secure=bool(current_app.config.get("SESSION_COOKIE_SECURE")),
     )
-    response.delete_cookie(CHALLENGE_COOKIE)
+    response.delete_cookie(CHALLENGE_COOKIE, path="/portal/")
     response.headers["Cache-Control"] = "no-store"
     return response
 
