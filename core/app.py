@@ -409,6 +409,7 @@ def _shell_context() -> dict[str, Any]:
     plugins = plugin_manager()
     return {
         "dock_sites": current_app.config["DOCK_SITES"],
+        "dock_sections": current_app.config["DOCK_SECTIONS"],
         "plugin_assets": _enabled_assets(plugins),
         "practice_name": current_app.config["PRACTICE_NAME"],
     }

@@ -25,6 +25,7 @@ if TYPE_CHECKING:
         MenuLink,
         MenuView,
         PluginInfo,
+        PortalActivity,
         PortalSection,
         Setting,
         SocketContext,
@@ -143,6 +144,12 @@ def backoffice_help_articles() -> list[HelpArticle]:
 @hookspec
 def backoffice_tour_steps() -> list[TourStep]:
     """Stops of the feature tour on the plugin's pages, ordered by ``order`` across plugins."""
+
+
+@hookspec
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    """What the client did in the patient portal through this plugin (newest first), for
+    the staff's portal activity page."""
 
 
 @hookspec

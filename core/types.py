@@ -224,6 +224,17 @@ class TourStep:
     order: int = 100
 
 
+@dataclass(frozen=True)
+class PortalActivity:
+    """One thing a client did in the patient portal (``at`` is naive UTC), listed for staff:
+    ``kind`` is a short word such as ``consent`` or ``upload``."""
+
+    at: Any
+    kind: str
+    summary: str
+    source: str = ""
+
+
 class SocketError(Exception):
     """Raise from a Socket.IO handler to answer with an error acknowledgement."""
 

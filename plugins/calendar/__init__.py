@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import MenuView, PluginInfo, hookimpl
+from core.api import MenuView, PluginInfo, PortalSection, Setting, hookimpl
 
 NAME = "calendar"
 
@@ -74,7 +74,29 @@ def backoffice_config_defaults() -> dict[str, Any]:
         "CALENDAR_ICS_PAST_DAYS": 60,
         "CALENDAR_ICS_FUTURE_DAYS": 365,
         "CALENDAR_ICS_FEED_DETAILS": "initials",
+        "CALENDAR_PORTAL_JOIN_MINUTES": 15,
     }
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "CALENDAR_PORTAL_JOIN_MINUTES",
+            "Patients may join a telehealth appointment from (minutes before its start)",
+            type="int",
+            help="The Join button in the patient portal opens this many minutes early.",
+            section="Calendar",
+        )
+    ]
+
+
+@hookimpl
+def backoffice_portal_sections() -> list[PortalSection]:
+    return [
+        PortalSection("appointments", "Appointments", "calendar_portal.appointments", order=10),
+        PortalSection("visits", "Past visits", "calendar_portal.visits", order=60),
+    ]
 
 
 @hookimpl
@@ -91,9 +113,10 @@ def backoffice_views() -> list[MenuView]:
 
 @hookimpl
 def backoffice_blueprints() -> list[Blueprint]:
+    from plugins.calendar.portal import portal_pages
     from plugins.calendar.views import feed_pages
 
-    return [feed_pages]
+    return [feed_pages, portal_pages]
 
 
 @hookimpl

@@ -38,7 +38,15 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import Assets, MenuView, PluginInfo, SocketEvent, hookimpl
+from core.api import (
+    Assets,
+    MenuView,
+    PluginInfo,
+    PortalActivity,
+    PortalSection,
+    SocketEvent,
+    hookimpl,
+)
 
 NAME = "consent"
 
@@ -93,6 +101,18 @@ def backoffice_blueprints() -> list[Blueprint]:
     from plugins.consent.views import portal_pages
 
     return [portal_pages]
+
+
+@hookimpl
+def backoffice_portal_sections() -> list[PortalSection]:
+    return [PortalSection("consent", "Consent forms", "consent_portal.section", order=20)]
+
+
+@hookimpl
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    from plugins.consent.views import portal_activity
+
+    return portal_activity(client_id)
 
 
 @hookimpl
