@@ -133,6 +133,7 @@ def test_portal_upload_is_kept_outside_the_web_root_with_its_hash_and_told_to_st
     assert path.read_bytes() == document
     assert Path(upload_app.static_folder or "") not in path.parents
     assert oct(path.stat().st_mode & 0o777) == "0o600"
+    assert list(path.parent.parent.joinpath("incoming").iterdir()) == []  # moved, not copied
     [note] = received(clinician)
     assert note["client_name"] == "Alex Rivera" and note["name"] == "referral.pdf"
     assert note["preview_url"] == f"/upload-site/files/{row.id}/preview"
@@ -197,6 +198,11 @@ def test_an_empty_or_missing_file_is_refused(upload_app: Flask) -> None:
     assert empty.status_code == 400 and "nothing.pdf is empty" in empty.text
     none = client.post("/upload-site/portal", data={"note": "x"}, headers=as_patient(1))
     assert none.status_code == 400 and "Choose a file" in none.text
+    wordy = portal_upload(client, 1, (pdf(), "letter.pdf"), note="x" * 501)
+    assert wordy.status_code == 400 and "at most 500 characters" in wordy.text
+    assert rows(upload_app) == []
+    incoming = Path(upload_app.instance_path) / "upload_site" / "incoming"
+    assert list(incoming.iterdir()) == []
 
 
 # --- too large: refused without reading it all --------------------------------------------------
@@ -727,3 +733,20 @@ def test_a_store_that_refuses_leaves_no_row(
     response = portal_upload(app.test_client(), 1, (pdf(), "lost.pdf"))
     assert response.status_code == 503 and "did not take the upload" in response.text
     assert rows(app) == []
+
+
+def test_inbox_pages_stay_in_the_dock(upload_app: Flask) -> None:
+    portal_upload(upload_app.test_client(), 1, (pdf(), "letter.pdf"))
+    [row] = rows(upload_app)
+    staff = upload_app.test_client()
+    login(staff, "frontdesk")
+    opened = staff.get("/upload-site/?client=1&dock=1")
+    assert (
+        opened.status_code == 303 and opened.headers["Location"] == "/upload-site/clients/1?dock=1"
+    )
+    page = staff.get("/upload-site/clients/1?dock=1")
+    assert f"/upload-site/clients/1?file={row.id}&amp;dock=1" in page.text
+    assert f'action="/upload-site/files/{row.id}/read?dock=1"' in page.text
+    marked = staff.post(f"/upload-site/files/{row.id}/read?dock=1", data={"state": "read"})
+    assert marked.headers["Location"] == "/upload-site/clients/1?dock=1"
+    assert "dock=1" not in staff.get("/upload-site/clients/1").text

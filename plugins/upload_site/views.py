@@ -28,6 +28,7 @@ from flask_login import current_user
 from sqlalchemy import select
 
 from core.api import (
+    MAX_ID,
     Client,
     InvalidRecipient,
     audit,
@@ -160,6 +161,18 @@ def _keep_or_refuse(staged: list[StagedFile], **kwargs: Any) -> list[UploadedFil
     return rows
 
 
+def in_dock() -> bool:
+    return request.args.get("dock") == "1"
+
+
+def staff_url(endpoint: str, **values: Any) -> str:
+    """A staff page's URL; inside the dock, one that stays in the dock (``dock=1``)."""
+    return url_for(endpoint, **values, **({"dock": "1"} if in_dock() else {}))
+
+
+STAFF_BASES = ("backoffice/dock_page.html", "appbuilder/base.html")
+
+
 # --- staff: the inbox -------------------------------------------------------------------------
 
 
@@ -185,6 +198,9 @@ class UploadInboxView(BaseView):
     @expose("/")
     @has_access
     def index(self) -> Any:
+        wanted = request.args.get("client", "")
+        if wanted.isascii() and wanted.isdigit() and int(wanted) <= MAX_ID:
+            return redirect(staff_url("UploadInboxView.client", pk=int(wanted)), 303)
         rows = inbox()
         clients = list(db_session().scalars(select(Client).order_by(Client.last_name)))
         return self.render_template("upload_site/inbox.html", rows=rows, clients=clients)
@@ -255,7 +271,7 @@ class UploadInboxView(BaseView):
             source=SOURCE,
         )
         db_session().commit()
-        return redirect(url_for("UploadInboxView.client", pk=row.client_id), 303)
+        return redirect(staff_url("UploadInboxView.client", pk=row.client_id), 303)
 
     @expose("/files/<int:pk>/delete", methods=["POST"])
     @has_access
@@ -281,7 +297,7 @@ class UploadInboxView(BaseView):
             "upload_site.deleted", {"upload_id": pk, "client_id": row.client_id}, source=SOURCE
         )
         flash(f"{row.download_name} was deleted.", "success")
-        return redirect(url_for("UploadInboxView.client", pk=row.client_id), 303)
+        return redirect(staff_url("UploadInboxView.client", pk=row.client_id), 303)
 
     @expose("/clients/<int:pk>/upload", methods=["POST"])
     @has_access
@@ -290,15 +306,15 @@ class UploadInboxView(BaseView):
         if client is None:
             abort(404)
         try:
-            staged = receive()
+            note = note_field()  # before staging: a refusal here leaves nothing on disk
             rows = _keep_or_refuse(
-                staged, client_id=pk, via="staff", note=note_field(), user_id=current_user.id
+                receive(), client_id=pk, via="staff", note=note, user_id=current_user.id
             )
         except UploadRefused as exc:
             flash(exc.message, "danger")
-            return redirect(url_for("UploadInboxView.client", pk=pk), 303)
+            return redirect(staff_url("UploadInboxView.client", pk=pk), 303)
         flash(f"{len(rows)} file(s) added to {client.full_name}'s uploads.", "success")
-        return redirect(url_for("UploadInboxView.client", pk=pk), 303)
+        return redirect(staff_url("UploadInboxView.client", pk=pk), 303)
 
     @expose("/clients/<int:pk>/link", methods=["POST"])
     @has_access
@@ -307,7 +323,7 @@ class UploadInboxView(BaseView):
         if client is None:
             abort(404)
         channel = request.form.get("channel", "")
-        back = redirect(url_for("UploadInboxView.client", pk=pk), 303)
+        back = redirect(staff_url("UploadInboxView.client", pk=pk), 303)
         try:
             recipient = _recipient(client, channel, request.form.get("recipient", ""))
         except InvalidRecipient as exc:
@@ -334,6 +350,13 @@ class UploadInboxView(BaseView):
         else:
             flash(f"Upload link sent to {client.full_name} by {_channel(channel)}.", "success")
         return back
+
+    def render_template(self, template: str, **kwargs: Any) -> Any:
+        """Every page of the inbox, inside the dock (``?dock=1``) on the host's dock base."""
+        base = "appbuilder/base.html"
+        if in_dock():
+            base = current_app.jinja_env.select_template(STAFF_BASES)
+        return super().render_template(template, staff_base=base, staff_url=staff_url, **kwargs)
 
     def _problem(self, message: str, status: int) -> Any:
         return self.render_template("upload_site/problem.html", message=message), status
@@ -386,7 +409,7 @@ def _practice() -> str:
 
 
 #: The portal's base once it exists; until then the patient one.
-PORTAL_BASES = ("portal/base.html", *PATIENT_BASES)
+PORTAL_BASES = ("portal/section.html", *PATIENT_BASES)
 
 
 def _patient_page(template: str, status: int = 200, **context: Any) -> Any:
@@ -435,7 +458,12 @@ def _portal_page(client: Client, errors: dict[str, str], status: int = 200) -> A
     )
     db_session().commit()
     return _patient_page(
-        "upload_site/portal.html", status, client=client, files=files, errors=errors
+        "upload_site/portal.html",
+        status,
+        client=client,
+        files=files,
+        errors=errors,
+        portal_section="upload_site",  # the portal's navigation marks its section
     )
 
 
@@ -444,13 +472,9 @@ def _portal_page(client: Client, errors: dict[str, str], status: int = 200) -> A
 def portal_upload() -> Any:
     client = _signed_in()
     try:
-        staged = receive()
+        note = note_field()
         rows = _keep_or_refuse(
-            staged,
-            client_id=client.id,
-            via="portal",
-            actor=f"client:{client.id}",
-            note=note_field(),
+            receive(), client_id=client.id, via="portal", actor=f"client:{client.id}", note=note
         )
     except UploadRefused as exc:
         return _portal_page(client, {"file": exc.message}, exc.status)
@@ -500,6 +524,7 @@ def link_upload(token: str) -> Any:
     if link is None:
         return _link_gone()
     try:
+        note = note_field()
         staged = receive()
         if not claim(link):  # another upload through the same link got there first
             for item in staged:
@@ -510,7 +535,7 @@ def link_upload(token: str) -> Any:
             client_id=link.client_id,
             via="link",
             actor=f"client:{link.client_id}",
-            note=note_field(),
+            note=note,
             link=link,
         )
     except UploadRefused as exc:

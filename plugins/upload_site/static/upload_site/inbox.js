@@ -1,13 +1,6 @@
-/* The inbox and a client's uploads: open a client, confirm deletions, show new files live. */
+/* The inbox and a client's uploads: confirm deletions, show new files live. */
 (function () {
   "use strict";
-  var open = document.getElementById("upload-open-client");
-  if (open) {
-    open.addEventListener("submit", function (event) {
-      event.preventDefault();
-      window.location.assign(document.getElementById("upload-client").value);
-    });
-  }
   document.querySelectorAll("form.upload-delete").forEach(function (form) {
     form.addEventListener("submit", function (event) {
       if (!window.confirm("Delete this file? It disappears from the inbox and the portal; the audit log keeps the record.")) {
