@@ -750,3 +750,50 @@ def test_inbox_pages_stay_in_the_dock(upload_app: Flask) -> None:
     marked = staff.post(f"/upload-site/files/{row.id}/read?dock=1", data={"state": "read"})
     assert marked.headers["Location"] == "/upload-site/clients/1?dock=1"
     assert "dock=1" not in staff.get("/upload-site/clients/1").text
+
+
+def test_upload_routes_answer_bad_bodies_with_a_4xx(upload_app: Flask) -> None:
+    """The host's bad-input sweep reaches the link page only with a dead token and the portal
+    pages signed out: here each body goes to every write route of the plugin past its key
+    (a live link, a portal sign-in, an admin), as well as oddly typed multipart parts."""
+    from tests.test_bad_input import BODIES, response_problem
+
+    portal_upload(upload_app.test_client(), 1, (pdf(), "keep.pdf"))
+    [row] = rows(upload_app)
+    admin = upload_app.test_client()
+    login(admin, "admin")
+    patient = upload_app.test_client()
+    odd_parts: list[tuple[str, Callable[[], dict[str, Any]]]] = [
+        ("a text part named file", lambda: {"file": "not a file"}),
+        ("a file with no name", lambda: {"file": (io.BytesIO(pdf()), "")}),
+        ("a NUL in the file name", lambda: {"file": (io.BytesIO(pdf()), "a\x00b.pdf")}),
+        ("a 3000-character file name", lambda: {"file": (io.BytesIO(pdf()), "x" * 3000 + ".pdf")}),
+        ("eleven files", lambda: {"file": [(io.BytesIO(pdf()), f"{n}.pdf") for n in range(11)]}),
+    ]
+    problems: list[str] = []
+    for label, body in [(b.label, b) for b in BODIES] + odd_parts:
+        token = sent_link(upload_app)  # each try gets a live link
+        targets = [
+            (patient, "/upload-site/portal", as_patient(1)),
+            (patient, f"/upload-site/u/{token}", {}),
+            (admin, "/upload-site/clients/1/upload", {}),
+            (admin, "/upload-site/clients/1/link", {}),
+            (admin, f"/upload-site/files/{row.id}/read", {}),
+        ]
+        for client, url, headers in targets:
+            if callable(body):
+                response = client.post(
+                    url, data=body(), headers=headers, content_type="multipart/form-data"
+                )
+            else:
+                response = client.post(
+                    url, data=body.data, headers=headers, content_type=body.content_type
+                )
+            problem = response_problem(response)
+            if problem:
+                problems.append(f"{label} -> POST {url}: {problem}")
+    assert problems == []
+    names = [r.original_name for r in rows(upload_app)]
+    assert "ab.pdf" in names  # a real PDF with an odd name is kept under a clean one
+    assert all(name and "\x00" not in name and len(name) <= 200 for name in names), names
+    assert not any(name.startswith(("0.pdf", "10.pdf")) for name in names)  # 11 files: refused
