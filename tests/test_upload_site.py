@@ -24,6 +24,7 @@ from sqlalchemy import select
 
 from core.realtime import socketio_of
 from tests.conftest import LiveServer, free_port, login
+from tests.test_messaging import SmtpSink, smtp_server  # noqa: F401 (a real SMTP server)
 from tests.upload_site_helpers import exe, files, pdf, png
 
 SECURE_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition")
@@ -409,6 +410,33 @@ def test_an_upload_link_works_once(upload_app: Flask) -> None:
     assert len(rows(upload_app)) == 2
     actions = [a for a, _t, _w in audit_actions(upload_app)]
     assert "upload_site.link_sent" in actions and actions.count("upload_site.uploaded") == 2
+
+
+def test_an_upload_link_sent_by_email_through_a_real_smtp_server(
+    make_app: Callable[..., Flask],
+    smtp_server: SmtpSink,  # noqa: F811
+) -> None:
+    app = make_app(
+        WTF_CSRF_ENABLED=False,
+        MAIL_SERVER=smtp_server.host,
+        MAIL_PORT=smtp_server.port,
+        MAIL_SUPPRESS_SEND=False,
+    )
+    staff = app.test_client()
+    login(staff, "frontdesk")
+    sent = staff.post(
+        "/upload-site/clients/1/link", data={"channel": "email"}, follow_redirects=True
+    )
+    assert "Upload link sent to Alex Rivera by email" in sent.text
+    [envelope] = smtp_server.envelopes
+    assert envelope.rcpt_tos == ["alex.rivera@example.com"]
+    mail = envelope.content.decode()
+    token = mail.split("/upload-site/u/", 1)[1].split()[0]
+    done = app.test_client().post(
+        f"/upload-site/u/{token}", data=files((pdf(), "id.pdf")), content_type="multipart/form-data"
+    )
+    assert done.status_code == 200 and "1 file(s) sent" in done.text
+    assert [(r.via, r.link_id is not None) for r in rows(app)] == [("link", True)]
 
 
 def test_an_expired_or_forged_link_does_not_work(upload_app: Flask) -> None:
