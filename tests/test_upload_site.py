@@ -27,6 +27,7 @@ from tests.conftest import LiveServer, free_port, login
 from tests.test_messaging import SmtpSink, smtp_server  # noqa: F401 (a real SMTP server)
 from tests.upload_site_helpers import exe, files, pdf, png
 
+DEMO_NOTE = "Demo"  # the demo practice's one upload (plugins/upload_site/service/demo.py)
 SECURE_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "Content-Disposition")
 
 
@@ -34,10 +35,17 @@ SECURE_HEADERS = ("X-Content-Type-Options", "Content-Security-Policy", "Content-
 
 
 def sign_in_portal_by_header(app: Flask) -> None:
-    """Test-only stand-in for the portal's sign-in: ``X-Test-Portal-Client: <id>`` puts that
-    client in ``g.portal_client``, which is what ``core.api.portal_client()`` reads."""
+    """No uploads yet, and a test-only stand-in for the portal's sign-in:
+    ``X-Test-Portal-Client: <id>`` puts that client in ``g.portal_client``, which is what
+    ``core.api.portal_client()`` reads."""
     from core.api import Client
     from core.database import db
+    from plugins.upload_site.models import UploadedFile
+
+    with app.app_context():  # the demo practice's upload, deleted (softly: ids stay unique)
+        for demo in db.session.scalars(select(UploadedFile)):
+            demo.deleted_at = demo.created_at
+        db.session.commit()
 
     @app.before_request
     def _portal_client_from_test_header() -> None:
@@ -73,7 +81,12 @@ def rows(app: Flask, **where: Any) -> list[Any]:
     from plugins.upload_site.models import UploadedFile
 
     with app.app_context():
-        query = select(UploadedFile).filter_by(**where).order_by(UploadedFile.id)
+        query = (
+            select(UploadedFile)
+            .filter_by(**where)
+            .where(UploadedFile.note.is_distinct_from(DEMO_NOTE))
+            .order_by(UploadedFile.id)
+        )
         found = list(db.session.scalars(query))
         db.session.expunge_all()
         return found
@@ -84,7 +97,9 @@ def audit_actions(app: Flask, prefix: str = "upload_site.") -> list[tuple[str, s
     from core.models import AuditEntry
 
     with app.app_context():
-        query = select(AuditEntry).where(AuditEntry.action.startswith(prefix))
+        query = (
+            select(AuditEntry).where(AuditEntry.action.startswith(prefix)).order_by(AuditEntry.id)
+        )
         return [(e.action, e.target, e.actor or "") for e in db.session.scalars(query)]
 
 
@@ -409,7 +424,8 @@ def test_an_upload_link_works_once(upload_app: Flask) -> None:
     assert patient.get(f"/upload-site/u/{token}").status_code == 404
     assert len(rows(upload_app)) == 2
     actions = [a for a, _t, _w in audit_actions(upload_app)]
-    assert "upload_site.link_sent" in actions and actions.count("upload_site.uploaded") == 2
+    since_sent = actions[actions.index("upload_site.link_sent") :]  # not the demo's own
+    assert since_sent.count("upload_site.uploaded") == 2
 
 
 def test_an_upload_link_sent_by_email_through_a_real_smtp_server(
@@ -422,6 +438,7 @@ def test_an_upload_link_sent_by_email_through_a_real_smtp_server(
         MAIL_PORT=smtp_server.port,
         MAIL_SUPPRESS_SEND=False,
     )
+    sign_in_portal_by_header(app)
     staff = app.test_client()
     login(staff, "frontdesk")
     sent = staff.post(
@@ -742,7 +759,7 @@ def test_the_s3_backend_keeps_and_serves_files(
 
     s3.delete_object(Bucket="practice-uploads", Key=f"uploads/{row.storage_key}")
     lost = staff.get(f"/upload-site/files/{row.id}/download")
-    assert lost.status_code == 503 and "file store" in lost.text
+    assert lost.status_code == 404 and "stored file is missing" in lost.text
 
 
 def test_a_store_that_refuses_leaves_no_row(
@@ -825,3 +842,20 @@ def test_upload_routes_answer_bad_bodies_with_a_4xx(upload_app: Flask) -> None:
     assert "ab.pdf" in names  # a real PDF with an odd name is kept under a clean one
     assert all(name and "\x00" not in name and len(name) <= 200 for name in names), names
     assert not any(name.startswith(("0.pdf", "10.pdf")) for name in names)  # 11 files: refused
+
+
+def test_the_demo_practice_has_one_reviewed_upload(app: Flask) -> None:
+    from core.database import db
+    from plugins.upload_site.models import UploadedFile
+    from plugins.upload_site.service.demo import seed
+
+    with app.app_context():
+        [demo] = db.session.scalars(select(UploadedFile)).all()  # seeded with the template
+        assert (demo.client_id, demo.extension, demo.read_at is not None) == (1, "pdf", True)
+        seed()  # idempotent
+        assert db.session.query(UploadedFile).count() == 1
+    staff = app.test_client()
+    login(staff, "clinician1")
+    # This test's instance folder is not the one the template was seeded into: no bytes.
+    missing = staff.get(f"/upload-site/files/{demo.id}/preview")
+    assert missing.status_code == 404 and "stored file is missing" in missing.text

@@ -176,6 +176,13 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
 
 
 @hookimpl
+def backoffice_seed_demo(password: str) -> None:
+    from plugins.upload_site.service.demo import seed
+
+    seed()
+
+
+@hookimpl
 def backoffice_startup(app: Flask) -> None:
     from flask import request
     from werkzeug.exceptions import RequestEntityTooLarge

@@ -70,11 +70,19 @@ from plugins.upload_site.service.records import (
     open_link,
     summary,
 )
-from plugins.upload_site.service.storage import StorageError, discard, storage
+from plugins.upload_site.service.storage import (
+    StorageError,
+    StoredFileMissing,
+    discard,
+    storage,
+)
 
 NOTE_MAX = 500
 #: A preview is a document on its own: no script, no plugin, no form, no same-origin access.
-PREVIEW_CSP = "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'"
+PREVIEW_CSP = (
+    "sandbox; default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; "
+    "frame-ancestors 'self'"
+)
 
 
 # --- shared: receiving files and sending them back ---------------------------------------------
@@ -118,6 +126,9 @@ def file_response(row: UploadedFile, *, inline: bool) -> Response:
     try:
         chunks = storage().chunks(row.storage_key)
         first = next(chunks, b"")
+    except StoredFileMissing:
+        current_app.logger.error("upload %s: its stored file is missing", row.id)
+        abort(404, description="The stored file is missing: ask the practice to upload it again.")
     except StorageError as exc:
         current_app.logger.warning("upload %s: %s", row.id, exc)
         abort(503, description="The file store does not answer: try again in a moment.")

@@ -24,6 +24,10 @@ class StorageError(RuntimeError):
     """The storage backend cannot keep or give back a file."""
 
 
+class StoredFileMissing(StorageError):
+    """The store answers, but holds no file under that key."""
+
+
 class Storage(Protocol):
     name: str
 
@@ -71,7 +75,7 @@ class LocalStorage:
         try:
             handle = self._path(key).open("rb")
         except FileNotFoundError as exc:
-            raise StorageError("the stored file is missing") from exc
+            raise StoredFileMissing("the stored file is missing") from exc
         with handle:
             while chunk := handle.read(CHUNK):
                 yield chunk
@@ -117,7 +121,11 @@ class S3Storage:
 
         try:
             body = self.client.get_object(Bucket=self.bucket, Key=self._key(key))["Body"]
-        except (BotoCoreError, ClientError) as exc:
+        except ClientError as exc:
+            if exc.response.get("Error", {}).get("Code") in {"NoSuchKey", "404"}:
+                raise StoredFileMissing("the stored file is missing") from exc
+            raise StorageError(f"the file store did not give the file back: {exc}") from exc
+        except BotoCoreError as exc:
             raise StorageError(f"the file store did not give the file back: {exc}") from exc
         try:
             yield from body.iter_chunks(CHUNK)
@@ -176,6 +184,7 @@ __all__ = [
     "S3Storage",
     "Storage",
     "StorageError",
+    "StoredFileMissing",
     "discard",
     "init_storage",
     "new_key",
