@@ -187,11 +187,12 @@ def new_patient_token(**claims: Any) -> str:
     return _new(**claims)
 
 
-def verify_patient_token(token: str) -> dict[str, Any] | None:
-    """The claims of a patient token, or ``None`` when forged or expired."""
+def verify_patient_token(token: str, max_age: int | None = None) -> dict[str, Any] | None:
+    """The claims of a patient token, or ``None`` when forged or expired (older than
+    ``max_age`` seconds; default ``PATIENT_TOKEN_MAX_AGE``)."""
     from core.tokens import verify_patient_token as _verify
 
-    return _verify(token)
+    return _verify(token, max_age=max_age)
 
 
 def group_rule_enabled(rule: str, user: Any = None) -> bool:
