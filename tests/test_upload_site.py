@@ -794,7 +794,10 @@ def test_inbox_pages_stay_in_the_dock(upload_app: Flask) -> None:
     assert f'action="/upload-site/files/{row.id}/read?dock=1"' in page.text
     marked = staff.post(f"/upload-site/files/{row.id}/read?dock=1", data={"state": "read"})
     assert marked.headers["Location"] == "/upload-site/clients/1?dock=1"
-    assert "dock=1" not in staff.get("/upload-site/clients/1").text
+    outside = staff.get("/upload-site/clients/1").text  # its menu still opens the dock
+    assert f"/upload-site/clients/1?file={row.id}&amp;dock=1" not in outside
+    assert f"/upload-site/clients/1?file={row.id}" in outside
+    assert f'action="/upload-site/files/{row.id}/read"' in outside
 
 
 def test_upload_routes_answer_bad_bodies_with_a_4xx(upload_app: Flask) -> None:

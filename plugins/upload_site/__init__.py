@@ -26,6 +26,7 @@ from core.api import (
     EventSpec,
     MenuView,
     PluginInfo,
+    PortalActivity,
     PortalSection,
     Setting,
     SocketEvent,
@@ -207,3 +208,10 @@ def backoffice_startup(app: Flask) -> None:
 
     app.url_value_preprocessor(cap_uploads)
     app.register_error_handler(RequestEntityTooLarge, too_large)
+
+
+@hookimpl
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    from plugins.upload_site.service.records import portal_activity
+
+    return portal_activity(client_id)

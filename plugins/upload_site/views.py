@@ -419,7 +419,7 @@ def _practice() -> str:
     return str(current_app.config.get("PRACTICE_NAME", ""))
 
 
-#: The portal's base once it exists; until then the patient one.
+#: The portal's frame when the portal plugin is there; else the host's patient base.
 PORTAL_BASES = ("portal/section.html", *PATIENT_BASES)
 
 

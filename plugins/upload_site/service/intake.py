@@ -27,7 +27,7 @@ from plugins.upload_site.service.storage import CHUNK, discard, storage
 log = logging.getLogger(__name__)
 
 #: Core's patient page base once it exists; until then this plugin's own.
-PATIENT_BASES = ("backoffice/patient_base.html", "upload_site/patient_base.html")
+PATIENT_BASES = ("backoffice/patient_base.html",)
 #: Room for the multipart framing and the form's small fields around the files.
 FORM_OVERHEAD = 64 * 1024
 SNIFF_BYTES = 8192  # what filetype reads

@@ -14,6 +14,7 @@ from sqlalchemy import case, func, select, update
 
 from core.api import (
     Client,
+    PortalActivity,
     audit,
     db_session,
     emit_domain_event,
@@ -262,3 +263,23 @@ def claim(link: UploadLink) -> bool:
         .execution_options(synchronize_session=False)
     )
     return bool(result.rowcount == 1)
+
+
+def portal_activity(client_id: int, limit: int = 50) -> list[PortalActivity]:
+    """The client's own uploads, newest first, for the staff's portal activity page."""
+    query = (
+        select(UploadedFile)
+        .where(UploadedFile.client_id == client_id, UploadedFile.via != "staff")
+        .order_by(UploadedFile.created_at.desc(), UploadedFile.id.desc())
+        .limit(limit)
+    )
+    return [
+        PortalActivity(
+            at=row.created_at,
+            kind="upload",
+            summary=f"uploaded {row.original_name} ({size_text(row.size)})"
+            + (" (deleted)" if row.deleted_at is not None else ""),
+            source="upload_site",
+        )
+        for row in db_session().scalars(query)
+    ]
