@@ -263,8 +263,12 @@ def undeclared_json_routes(app: Flask) -> list[str]:
 # --- the document ----------------------------------------------------------------------------
 
 
-def _schema_name(schema: Any) -> str:
+def _schema_name(schema: Any) -> str | None:
     """``<package>.<Name>``: two plugins may both have an ``EntrySchema``."""
+    if isinstance(schema, Schema) and any(
+        getattr(schema, modifier, None) for modifier in ("only", "exclude", "partial")
+    ):
+        return None  # a variant: written out in place
     cls = resolve_schema_cls(schema)
     cls = cls[0] if isinstance(cls, list) else cls
     module = str(cls.__module__)
@@ -311,7 +315,8 @@ def build_document(app: Flask, *, enabled_only: bool = True) -> dict[str, Any]:
         title=f"{app.config.get('PRACTICE_NAME') or 'Telehealth'} Back Office",
         version=_version(),
         openapi_version=OPENAPI_VERSION,
-        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],
+        # apispec's own type says str, but its docs and code take None: inline the schema.
+        plugins=[MarshmallowPlugin(schema_name_resolver=_schema_name)],  # type: ignore[arg-type]
         info={
             "description": (
                 "The JSON routes of the Telehealth Back Office host and of its enabled "
