@@ -312,7 +312,7 @@ def build_document(app: Flask, *, enabled_only: bool = True) -> dict[str, Any]:
     """The OpenAPI 3 document of every declared route of core and the enabled plugins."""
     plugins = app.extensions["backoffice.plugins"]
     spec = APISpec(
-        title=f"{app.config.get('PRACTICE_NAME') or 'Telehealth'} Back Office",
+        title="Telehealth Back Office",
         version=_version(),
         openapi_version=OPENAPI_VERSION,
         # apispec's own type says str, but its docs and code take None: inline the schema.
@@ -327,6 +327,8 @@ def build_document(app: Flask, *, enabled_only: bool = True) -> dict[str, Any]:
         },
     )
     for name, scheme in SECURITY_SCHEMES.items():
+        if scheme["in"] == "cookie":
+            scheme = {**scheme, "name": app.config.get("SESSION_COOKIE_NAME") or "session"}
         spec.components.security_scheme(name, scheme)
     spec.components.schema("core.Error", schema=ErrorSchema)
     paths: dict[str, dict[str, Any]] = {}
