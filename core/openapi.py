@@ -235,7 +235,7 @@ def _called(function: Any, tree: ast.AST, owner: Any) -> Iterator[Any]:
     scope = {**function.__globals__, **inspect.getclosurevars(function).nonlocals}
     for node in ast.walk(tree):
         if isinstance(node, ast.Name) and node.id in scope:
-            yield inspect.unwrap(scope[node.id]) if callable(scope[node.id]) else None
+            yield _unwrapped(scope[node.id])
         elif (
             isinstance(node, ast.Attribute)
             and isinstance(node.value, ast.Name)
@@ -245,6 +245,15 @@ def _called(function: Any, tree: ast.AST, owner: Any) -> Iterator[Any]:
             method = getattr(type(owner), node.attr, None)
             if callable(method):
                 yield inspect.unwrap(getattr(method, "__func__", method))
+
+
+def _unwrapped(value: Any) -> Any:
+    """The function under a decorator's wrappers; ``None`` for what is none (a proxy such
+    as ``current_app`` may refuse even to be looked at outside a request)."""
+    try:
+        return inspect.unwrap(value) if inspect.isfunction(value) else None
+    except Exception:
+        return None
 
 
 def undeclared_json_routes(app: Flask) -> list[str]:
