@@ -18,6 +18,7 @@ from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
+from core.openapi import ApiResponse, ErrorSchema, json_route
 from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
@@ -46,6 +47,9 @@ __all__ = [
     "AUDIENCES",
     "HelpArticle",
     "TourStep",
+    "ApiResponse",
+    "ErrorSchema",
+    "json_route",
     "MAX_ID",
     "Assets",
     "DashboardWidget",

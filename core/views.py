@@ -67,6 +67,9 @@ class PluginsView(SwitchboardView):
 
 
 def register_core_views(appbuilder: AppBuilder) -> None:
+    from core.openapi import OpenApiView
+
+    appbuilder.add_view_no_menu(OpenApiView)
     appbuilder.add_view(
         PluginsView, "Plugins", icon="fa-puzzle-piece", category="Admin", category_icon="fa-cogs"
     )
