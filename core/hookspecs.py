@@ -13,6 +13,8 @@ import pluggy
 
 if TYPE_CHECKING:
     import click
+    from collections.abc import Iterable
+
     from flask import Blueprint, Flask
 
     from core.types import (
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
         MenuView,
         PluginInfo,
         PortalSection,
+        ReportColumn,
+        ReportSpec,
         Setting,
         SocketContext,
         SocketEvent,
@@ -146,3 +150,20 @@ def backoffice_cli_commands() -> list[click.Command]:
 @hookspec
 def backoffice_startup(app: Flask) -> None:
     """Called once the host and every plugin are registered, inside an app context."""
+
+
+@hookspec
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    """The domain events that would have told what the plugin already holds, oldest first,
+    each payload with ``at`` (ISO, UTC): how a listener added later (reporting's backfill)
+    catches up without reading the plugin's tables."""
+
+
+@hookspec
+def backoffice_reports() -> list[ReportSpec]:
+    """Whole reports the plugin adds to Reporting."""
+
+
+@hookspec
+def backoffice_report_columns() -> list[ReportColumn]:
+    """Columns the plugin adds to Reporting's visit tables (drill-downs and their CSV)."""

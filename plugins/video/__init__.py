@@ -19,6 +19,7 @@ and ``patient.sent_back`` (takes the patient out of the call).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -27,6 +28,7 @@ from flask import Blueprint, Flask
 from core.api import (
     Assets,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -149,3 +151,23 @@ def backoffice_startup(app: Flask) -> None:
     from plugins.video.service import ice_servers
 
     ice_servers()  # a malformed STUN/TURN setting fails the plugin at boot, visibly
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.video.schemas import SentBackEventSchema, SessionEventSchema
+
+    return [
+        EventSpec("session.started", "A video session began.", SessionEventSchema),
+        EventSpec("session.ended", "A video session ended.", SessionEventSchema),
+        EventSpec(
+            "session.sent_back", "The clinician sent the patient back to wait.", SentBackEventSchema
+        ),
+    ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.video.history import history_events
+
+    return history_events()

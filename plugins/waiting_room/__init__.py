@@ -14,6 +14,11 @@ for the common keys ``entry_id``, ``status``, ``invite_id``, ``invite_kind``, ``
 - ``patient.message_sent``: a chat message (``sender``: ``staff`` or ``patient``).
 - ``patient.copay_updated``: copay status or amount changed (``by``).
 - ``patient.waiting_long``: a long-wait alert (``level``: ``provider`` or ``practice``).
+- ``patient.completed``: the video session of an admitted patient ended; the visit is over.
+
+``patient.copay_updated`` also says how a collected copay was paid (``method``). Every
+event carries ``at`` (when, ISO UTC). The catalogue entries and payload schemas are in
+``backoffice_declared_events``; ``backoffice_history_events`` replays what the rows hold.
 
 It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``), to
 ``session.ended`` (``waiting_entry_id``: the visit is complete) and to ``session.sent_back``
@@ -22,6 +27,7 @@ It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``), to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Flask
@@ -30,6 +36,7 @@ from core.api import (
     Assets,
     DashboardWidget,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -156,3 +163,42 @@ def backoffice_startup(app: Flask) -> None:
         return widget_summary(user_id)
 
     app.add_template_global(summary, "waiting_room_summary")
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.waiting_room import schemas as s
+
+    return [
+        EventSpec(
+            "patient.arrived", "A patient checked in to the waiting room.", s.EntryEventSchema
+        ),
+        EventSpec("patient.admitted", "Staff admitted the patient.", s.AdmittedEventSchema),
+        EventSpec(
+            "patient.sent_back", "An admitted patient was sent back to wait.", s.ByEventSchema
+        ),
+        EventSpec(
+            "patient.transferred",
+            "The patient moved to another provider.",
+            s.TransferredEventSchema,
+        ),
+        EventSpec("patient.left", "The patient left before the visit ended.", s.LeftEventSchema),
+        EventSpec(
+            "patient.removed", "Staff ended the visit: removed or no-show.", s.RemovedEventSchema
+        ),
+        EventSpec(
+            "patient.copay_updated",
+            "The copay was marked (status, amount, method).",
+            s.CopayEventSchema,
+        ),
+        EventSpec("patient.message_sent", "A waiting-room chat message.", s.MessageEventSchema),
+        EventSpec("patient.waiting_long", "A long-wait alert went out.", s.WaitingLongEventSchema),
+        EventSpec("patient.completed", "The admitted patient's session ended.", s.EntryEventSchema),
+    ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.waiting_room.history import history_events
+
+    return history_events()
