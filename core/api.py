@@ -72,6 +72,7 @@ __all__ = [
     "emit_domain_event",
     "forbid_row_changes",
     "group_rule_enabled",
+    "hook_results",
     "hookimpl",
     "is_plugin_enabled",
     "new_patient_token",
@@ -243,3 +244,12 @@ def portal_client() -> Client | None:
     from flask import g
 
     return getattr(g, "portal_client", None)
+
+
+def hook_results(hook_name: str) -> list[tuple[str, Any]]:
+    """``(plugin, answer)`` from each enabled plugin implementing the hook ``hook_name``
+    (one that raises is logged and left out): how a plugin gathers what others contribute,
+    e.g. reporting's ``backoffice_reports``."""
+    from core.app import plugin_manager
+
+    return [(name, answer) for name, answer in plugin_manager().call_each(hook_name) if answer]
