@@ -12,9 +12,9 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
-    import click
     from collections.abc import Iterable
 
+    import click
     from flask import Blueprint, Flask
 
     from core.types import (

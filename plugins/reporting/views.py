@@ -82,14 +82,14 @@ def _sorted_rows(
     rows: list[dict[str, Any]], spec: ReportSpec, args: Mapping[str, str]
 ) -> list[dict[str, Any]]:
     sort = args.get("sort")
+    direction = args.get("dir") or "asc"
+    if direction not in ("asc", "desc"):
+        raise BadFilter("dir must be asc or desc")
     if not sort:
         return rows
     keys = [key for key, _label in spec.columns]
     if sort not in keys:
         raise BadFilter(f"sort must be one of {', '.join(keys)}")
-    direction = args.get("dir") or "asc"
-    if direction not in ("asc", "desc"):
-        raise BadFilter("dir must be asc or desc")
     return sorted(rows, key=lambda r: (r[sort] is None, r[sort]), reverse=direction == "desc")
 
 
@@ -129,7 +129,7 @@ class ReportsView(BaseView):
             return None
         return int(current_user.id)
 
-    def _filters(self) -> ReportFilters:
+    def _asked(self) -> ReportFilters:
         return parse_filters(request.args, practice_timezone(), own_id=self._own_id())
 
     def _guarded(self, page: Callable[[], Any]) -> Any:
@@ -157,7 +157,7 @@ class ReportsView(BaseView):
     def index(self) -> Any:
         return self._guarded(
             lambda: self.render_template(
-                "reporting/index.html", reports=registry.reports(), **self._context(self._filters())
+                "reporting/index.html", reports=registry.reports(), **self._context(self._asked())
             )
         )
 
@@ -174,7 +174,7 @@ class ReportsView(BaseView):
         return self._guarded(lambda: self._report_page(spec))
 
     def _report_page(self, spec: ReportSpec) -> Any:
-        filters = self._filters()
+        filters = self._asked()
         rows = _sorted_rows(spec.rows(filters), spec, request.args)
         page, pages = _page_of(request.args, len(rows), PAGE_SIZE)
         shown = rows[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
@@ -213,7 +213,7 @@ class ReportsView(BaseView):
         spec = self._spec(name)
 
         def export() -> Response:
-            filters = self._filters()
+            filters = self._asked()
             rows = _sorted_rows(spec.rows(filters), spec, request.args)
             keys = [key for key, _label in spec.columns]
             audit(
@@ -237,7 +237,7 @@ class ReportsView(BaseView):
         return self._guarded(self._visits_page)
 
     def _visits_page(self) -> Any:
-        filters = self._filters()
+        filters = self._asked()
         query = drill_query(filters, request.args)
         sort, direction = sort_of(request.args)
         size = (
@@ -280,7 +280,7 @@ class ReportsView(BaseView):
     @has_access
     def visits_csv(self) -> Any:
         def export() -> Response:
-            filters = self._filters()
+            filters = self._asked()
             query = drill_query(filters, request.args)
             sort, direction = sort_of(request.args)
             extra: list[ReportColumn] = registry.columns()
