@@ -7,7 +7,6 @@ the database; only the wait figures (median, 90th percentile) read one number pe
 from __future__ import annotations
 
 import math
-import statistics
 from collections import defaultdict
 from typing import Any
 
@@ -160,31 +159,65 @@ def copay(filters: ReportFilters) -> list[dict[str, Any]]:
 # --- wait before admission ------------------------------------------------------------------
 
 
-def p90(values: list[int]) -> int:
-    """The 90th percentile by nearest rank: the smallest value with 90 % at or below it."""
-    ordered = sorted(values)
-    return ordered[max(0, math.ceil(0.9 * len(ordered)) - 1)]
+class Waits:
+    """A histogram of waits (seconds → how many): exact order statistics without reading
+    one row per visit."""
+
+    def __init__(self) -> None:
+        self.counts: dict[int, int] = defaultdict(int)
+
+    def add(self, seconds: int, count: int) -> None:
+        self.counts[seconds] += count
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def nth(self, n: int) -> int:
+        """The ``n``-th smallest wait (1-based)."""
+        seen = 0
+        for seconds in sorted(self.counts):
+            seen += self.counts[seconds]
+            if seen >= n:
+                return seconds
+        raise IndexError(n)
+
+    def median(self) -> float:
+        total = self.total
+        middle = (total + 1) // 2
+        return self.nth(middle) if total % 2 else (self.nth(middle) + self.nth(middle + 1)) / 2
+
+    def p90(self) -> int:
+        """By nearest rank: the smallest wait with 90 % of the waits at or below it."""
+        return self.nth(max(1, math.ceil(0.9 * self.total)))
+
+    def longest(self) -> int:
+        return max(self.counts)
 
 
-def _wait_row(key: str, label: str, waits: list[int]) -> dict[str, Any]:
+def _wait_row(key: str, label: str, waits: Waits) -> dict[str, Any]:
     return {
         "provider_id": key,
         "label": label,
-        "admitted": len(waits),
-        "median_minutes": round(statistics.median(waits) / 60, 1),
-        "p90_minutes": round(p90(waits) / 60, 1),
-        "longest_minutes": round(max(waits) / 60, 1),
+        "admitted": waits.total,
+        "median_minutes": round(waits.median() / 60, 1),
+        "p90_minutes": round(waits.p90() / 60, 1),
+        "longest_minutes": round(waits.longest() / 60, 1),
     }
 
 
 def wait(filters: ReportFilters) -> list[dict[str, Any]]:
-    query = select(Visit.provider_id, Visit.waited_seconds).where(Visit.waited_seconds.is_not(None))
-    everyone: list[int] = []
-    per: dict[int | None, list[int]] = defaultdict(list)
-    for provider_id, waited in _rows(query, filters):
-        everyone.append(waited)
-        per[provider_id].append(waited)
-    if not everyone:
+    query = (
+        select(Visit.provider_id, Visit.waited_seconds, func.count())
+        .where(Visit.waited_seconds.is_not(None))
+        .group_by(Visit.provider_id, Visit.waited_seconds)
+    )
+    everyone = Waits()
+    per: dict[int | None, Waits] = defaultdict(Waits)
+    for provider_id, waited, count in _rows(query, filters):
+        everyone.add(waited, count)
+        per[provider_id].add(waited, count)
+    if not everyone.total:
         return []
     names = provider_names()
     rows = [_wait_row("all", "All providers", everyone)]

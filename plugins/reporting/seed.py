@@ -8,7 +8,7 @@ import datetime as dt
 import random
 from typing import Any
 
-from sqlalchemy import insert
+from sqlalchemy import insert, text
 
 from core.api import db_session, practice_timezone, staff_members
 from plugins.reporting.models import (
@@ -103,4 +103,12 @@ def seed_visits(count: int, *, days: int = 365, seed: int = 14) -> int:
     if batch:
         session.execute(insert(Visit), batch)
     session.commit()
+    analyse()
     return count
+
+
+def analyse() -> None:
+    """Fresh planner statistics after a bulk load (SQLite keeps none until asked)."""
+    session = db_session()
+    session.execute(text("ANALYZE reporting_visit"))
+    session.commit()

@@ -349,6 +349,9 @@ def backfill(history: Iterable[DomainEvent], *, rebuild: bool = False) -> int:
             store.write()
     store.write()
     session.commit()
+    from plugins.reporting.seed import analyse
+
+    analyse()
     return store.added
 
 
