@@ -96,14 +96,14 @@ def _sorted_rows(
 def _page_of(args: Mapping[str, str], total: int, size: int) -> tuple[int, int]:
     raw = args.get("page") or "1"
     pages = max(1, math.ceil(total / size))
-    if not raw.isdigit() or not 1 <= int(raw) <= pages:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= pages:
         raise BadFilter(f"page must be from 1 to {pages}")
     return int(raw), pages
 
 
 def _size(args: Mapping[str, str]) -> int:
     raw = args.get("size") or str(PAGE_SIZE)
-    if not raw.isdigit() or not 1 <= int(raw) <= MAX_PAGE_SIZE:
+    if not (raw.isascii() and raw.isdigit()) or not 1 <= int(raw) <= MAX_PAGE_SIZE:
         raise BadFilter(f"size must be from 1 to {MAX_PAGE_SIZE}")
     return int(raw)
 
@@ -240,13 +240,7 @@ class ReportsView(BaseView):
         filters = self._asked()
         query = drill_query(filters, request.args)
         sort, direction = sort_of(request.args)
-        size = (
-            int(request.args.get("size") or PAGE_SIZE)
-            if (request.args.get("size") or "1").isdigit()
-            else 0
-        )
-        if not 1 <= size <= MAX_PAGE_SIZE:
-            raise BadFilter(f"size must be from 1 to {MAX_PAGE_SIZE}")
+        size = _size(request.args)
         total = count(query)
         page, pages = _page_of(request.args, total, size)
         extra = registry.columns()

@@ -42,7 +42,7 @@ def _date(raw: str | None, name: str, default: dt.date) -> dt.date:
 def _int(raw: str | None, name: str, low: int, high: int) -> int | None:
     if raw is None or raw == "":
         return None
-    if not raw.isdigit() or not low <= int(raw) <= high:
+    if not (raw.isascii() and raw.isdigit()) or not low <= int(raw) <= high:
         raise BadFilter(f"{name} must be a whole number from {low} to {high}")
     return int(raw)
 
