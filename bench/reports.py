@@ -47,7 +47,7 @@ def seed(ctx: Context, database_url: str, visits: int) -> float:
         cwd=ctx.server_root,
         env={
             **_environment(),
-            "BACKOFFICE_SQLALCHEMY_DATABASE_URI": database_url,
+            "BACKOFFICE_DATABASE_URL": database_url,
             "BACKOFFICE_INSTANCE_DIR": str(ctx.workdir / "seed"),
         },
         capture_output=True,
