@@ -680,3 +680,29 @@ def test_the_plugins_declare_every_event_reporting_relies_on(rapp: Flask) -> Non
             spec.name for _p, specs in hook_results("backoffice_declared_events") for spec in specs
         }
     assert declared >= RELIED_ON, RELIED_ON - declared
+
+
+# --- a partner's report and column ------------------------------------------------------------
+
+
+def test_a_partner_plugin_adds_a_whole_report_and_a_column(
+    partner_plugins: Any, rapp: Flask, seeded: dict[str, int]
+) -> None:
+    import bo_partner_hello
+
+    http = staff(rapp, "practiceadmin")
+    assert "Partner figure" in http.get(f"/reporting/?{RANGE}").text
+    assert figure(http, "partner_hello") == [["What", "Days", "Provider"], ["Days asked", "3", "0"]]
+    exported = csv_rows(http.get(f"/reporting/report/partner_hello/csv?{RANGE}").text)
+    assert exported == figure(http, "partner_hello")
+    # A clinician's filters reach the partner already narrowed to their own visits.
+    own = figure(staff(rapp, "clinician1"), "partner_hello")
+    assert own[1] == ["Days asked", "3", str(seeded["c1"])]
+
+    bo_partner_hello.COLUMN_CALLS.clear()
+    visits = table(http.get(f"/reporting/visits?{RANGE}&outcome=attended&size=3").text, "rp-visits")
+    flag = visits[0].index("Partner flag")
+    assert [r[flag] for r in visits[1:]] == ["entry 101", "entry 102", "entry 104"]
+    assert len(bo_partner_hello.COLUMN_CALLS) == 1  # one call for the page, not one per row
+    exported = csv_rows(http.get(f"/reporting/visits/csv?{RANGE}&outcome=attended").text)
+    assert exported[0][-1] == "Partner flag" and exported[-1][-1] == "entry 107"

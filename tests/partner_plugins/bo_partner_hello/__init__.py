@@ -7,9 +7,21 @@ from typing import Any
 from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, fields
 
-from core.api import DomainEvent, MenuView, PluginInfo, SocketContext, SocketEvent, hookimpl
+from core.api import (
+    DomainEvent,
+    MenuView,
+    PluginInfo,
+    ReportColumn,
+    ReportFilters,
+    ReportSpec,
+    SocketContext,
+    SocketEvent,
+    hookimpl,
+)
 
 RECEIVED: list[DomainEvent] = []
+#: The pages of visits Reporting asked the partner's column about.
+COLUMN_CALLS: list[list[int]] = []
 
 
 class HelloView(BaseView):
@@ -50,3 +62,34 @@ def backoffice_socket_events() -> list[SocketEvent]:
 @hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
     RECEIVED.append(event)
+
+
+def _figure(filters: ReportFilters) -> list[dict[str, Any]]:
+    days = (filters.date_to - filters.date_from).days + 1
+    return [{"label": "Days asked", "days": days, "provider": filters.provider_id or 0}]
+
+
+def _flags(visits: list[dict[str, Any]]) -> dict[int, Any]:
+    COLUMN_CALLS.append([v["id"] for v in visits])
+    return {v["id"]: f"entry {v['entry_id']}" for v in visits}
+
+
+@hookimpl
+def backoffice_reports() -> list[ReportSpec]:
+    return [
+        ReportSpec(
+            name="partner_hello",
+            title="Partner figure",
+            columns=(("label", "What"), ("days", "Days"), ("provider", "Provider")),
+            rows=_figure,
+            label="label",
+            value="days",
+            drill=lambda _row: {"outcome": "attended"},
+            order=900,
+        )
+    ]
+
+
+@hookimpl
+def backoffice_report_columns() -> list[ReportColumn]:
+    return [ReportColumn("partner_flag", "Partner flag", _flags)]
