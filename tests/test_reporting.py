@@ -706,3 +706,41 @@ def test_a_partner_plugin_adds_a_whole_report_and_a_column(
     assert len(bo_partner_hello.COLUMN_CALLS) == 1  # one call for the page, not one per row
     exported = csv_rows(http.get(f"/reporting/visits/csv?{RANGE}&outcome=attended").text)
     assert exported[0][-1] == "Partner flag" and exported[-1][-1] == "entry 107"
+
+
+def test_an_invite_sent_and_a_consent_reach_the_visit(rapp: Flask) -> None:
+    c1 = user_id(rapp, "clinician1")
+    arrived = "2026-11-10T14:00:00"
+    with rapp.test_request_context():
+        link = {"client_id": 1, "reference": "appointment:3", "invite_id": 55, "status": "sent"}
+        emit_domain_event(
+            "consent.session_link_sent", {**link, "channel": "sms", "link_id": 9}, source="consent"
+        )
+        emit_domain_event(
+            "patient.arrived",
+            entry(201, "appointment", c1, arrived, invite_id=55, client_id=1),
+            source="waiting_room",
+        )
+        emit_domain_event(
+            "consent.recorded",
+            {"client_id": 1, "consent_id": 4, "reference": None, "kind": "verbal"},
+            source="consent",
+        )
+        visit = db.session.scalar(select(Visit).where(Visit.entry_id == 201))
+        assert visit is not None
+        assert (visit.invite_channel, visit.consent_status) == ("sms", "recorded")
+        assert visit.invite_sent_at is not None
+
+
+def test_relocalise_follows_a_new_time_zone(rapp: Flask, seeded: dict[str, int]) -> None:
+    from plugins.reporting.cli import reporting
+
+    rapp.config["PRACTICE_TIMEZONE"] = "UTC"
+    result = rapp.test_cli_runner().invoke(reporting, ["relocalise"])
+    assert "Recomputed 7 visit record(s)." in result.output
+    with rapp.app_context():
+        late = db.session.scalar(select(Visit).where(Visit.entry_id == 104))
+        assert late is not None and (late.local_date.isoformat(), late.local_hour) == (
+            "2026-11-11",
+            4,
+        )

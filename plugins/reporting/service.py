@@ -167,12 +167,17 @@ def _new_visit(store: Store, zone: ZoneInfo, arrived: dt.datetime, **fields: Any
         **fields,
     )
     localise(visit, zone)
-    invite_id = fields.get("invite_id")
-    sent = store.sent_invite(invite_id) if invite_id is not None else None
-    if sent is not None:
-        visit.invite_sent_at, visit.invite_channel = sent.sent_at, sent.channel
     store.add(visit)
     return visit
+
+
+def _link_invite(visit: Visit, store: Store) -> None:
+    """The invite that brought the patient, if Reporting heard it go out."""
+    if visit.invite_id is None or visit.invite_sent_at is not None:
+        return
+    sent = store.sent_invite(visit.invite_id)
+    if sent is not None:
+        visit.invite_sent_at, visit.invite_channel = sent.sent_at, sent.channel
 
 
 def _entry_event(event: DomainEvent, store: Store, zone: ZoneInfo, at: dt.datetime) -> Visit | None:
@@ -192,6 +197,7 @@ def _entry_event(event: DomainEvent, store: Store, zone: ZoneInfo, at: dt.dateti
         )
     visit.client_id = _id(p.get("client_id"))
     visit.invite_id = _id(p.get("invite_id")) or visit.invite_id
+    _link_invite(visit, store)
     visit.provider_id = _id(p.get("provider_id"))
     if isinstance(p.get("copay_status"), str):
         visit.copay_status = p["copay_status"]
