@@ -64,7 +64,7 @@ def http_rows(figures: dict[str, Any]) -> list[str]:
 def reports_rows(figures: dict[str, Any]) -> list[str]:
     lines = ["reports: p50 ms of each report over a year of visits (bar: 300 ms)"]
     for backend, numbers in figures.items():
-        if not isinstance(numbers, dict):
+        if not isinstance(numbers, dict) or "visits" not in numbers:
             lines.append(f"  {backend}: {numbers}")
             continue
         lines.append(f"  {backend}: {numbers['visits']} visits (seeded in {numbers['seed_s']} s)")
