@@ -35,6 +35,9 @@ from core.types import (
     PluginInfo,
     PortalActivity,
     PortalSection,
+    ReportColumn,
+    ReportFilters,
+    ReportSpec,
     Setting,
     SocketContext,
     SocketError,
@@ -64,6 +67,9 @@ __all__ = [
     "PluginInfo",
     "PortalActivity",
     "PortalSection",
+    "ReportColumn",
+    "ReportFilters",
+    "ReportSpec",
     "Setting",
     "SocketContext",
     "SocketError",
@@ -79,6 +85,7 @@ __all__ = [
     "emit_domain_event",
     "forbid_row_changes",
     "group_rule_enabled",
+    "hook_results",
     "hookimpl",
     "is_plugin_enabled",
     "new_patient_token",
@@ -309,7 +316,7 @@ def portal_link(client_id: int, next_path: str | None = None) -> str | None:
 def portal_sections() -> list[PortalSection]:
     """Every enabled plugin's patient-portal sections (``backoffice_portal_sections``), in
     their order."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     found: list[PortalSection] = []
     for _name, sections in plugin_manager().call_each("backoffice_portal_sections"):
@@ -320,7 +327,7 @@ def portal_sections() -> list[PortalSection]:
 def portal_activity(client_id: int) -> list[PortalActivity]:
     """What the client did in the portal, as every enabled plugin reports it
     (``backoffice_portal_activity``), newest first."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     found: list[PortalActivity] = []
     for name, items in plugin_manager().call_each(
@@ -332,3 +339,12 @@ def portal_activity(client_id: int) -> list[PortalActivity]:
             if isinstance(item, PortalActivity)
         ]
     return sorted(found, key=lambda item: item.at, reverse=True)
+
+
+def hook_results(hook_name: str) -> list[tuple[str, Any]]:
+    """``(plugin, answer)`` from each enabled plugin implementing the hook ``hook_name``
+    (one that raises is logged and left out): how a plugin gathers what others contribute,
+    e.g. reporting's ``backoffice_reports``."""
+    from core.plugins import plugin_manager
+
+    return [(name, answer) for name, answer in plugin_manager().call_each(hook_name) if answer]

@@ -40,6 +40,7 @@ from flask import Blueprint
 
 from core.api import (
     Assets,
+    EventSpec,
     MenuView,
     PluginInfo,
     PortalActivity,
@@ -174,4 +175,23 @@ def backoffice_tour_steps() -> list[object]:
             "/consent/records/",
             order=36,
         )
+    ]
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.consent.schemas import ConsentEventSchema, SessionLinkSentEventSchema
+
+    return [
+        EventSpec(
+            "consent.recorded", "The client accepted telehealth consent.", ConsentEventSchema
+        ),
+        EventSpec(
+            "consent.declined", "The client declined telehealth consent.", ConsentEventSchema
+        ),
+        EventSpec(
+            "consent.session_link_sent",
+            "The session link (an invite) went to the client by SMS or email.",
+            SessionLinkSentEventSchema,
+        ),
     ]

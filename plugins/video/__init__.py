@@ -19,6 +19,7 @@ and ``patient.sent_back`` (takes the patient out of the call).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -27,6 +28,7 @@ from flask import Blueprint, Flask
 from core.api import (
     Assets,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -200,3 +202,23 @@ def backoffice_tour_steps() -> list[object]:
             order=41,
         ),
     ]
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.video.schemas import SentBackEventSchema, SessionEventSchema
+
+    return [
+        EventSpec("session.started", "A video session began.", SessionEventSchema),
+        EventSpec("session.ended", "A video session ended.", SessionEventSchema),
+        EventSpec(
+            "session.sent_back", "The clinician sent the patient back to wait.", SentBackEventSchema
+        ),
+    ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.video.history import history_events
+
+    return history_events()

@@ -69,3 +69,31 @@ class ChatSchema(Schema):
     def not_blank(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if not str(data.get("body", "")).strip():
             raise ValidationError("write something", "body")
+
+
+# --- the domain events this plugin emits (its entries in the event catalogue) ------------
+
+
+class SessionEventSchema(Schema):
+    """``session.started`` / ``session.ended`` (``service.domain_payload``): ids and times."""
+
+    session_id = fields.Integer(required=True)
+    reference = fields.String(required=True)
+    entry_id = fields.Integer(allow_none=True)
+    waiting_entry_id = fields.Integer(allow_none=True)
+    provider_id = fields.Integer(required=True)
+    clinician_id = fields.Integer(required=True)
+    client_id = fields.Integer(allow_none=True)
+    status = fields.String(required=True)
+    started_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+    duration_seconds = fields.Integer(allow_none=True)
+    participants = fields.Integer()
+    ended_by = fields.Integer(allow_none=True)
+    at = fields.String()
+
+
+class SentBackEventSchema(Schema):
+    entry_id = fields.Integer(allow_none=True)
+    session_id = fields.Integer(required=True)
+    by = fields.Integer(required=True)

@@ -22,6 +22,7 @@ It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``), to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Flask
@@ -30,6 +31,7 @@ from core.api import (
     Assets,
     DashboardWidget,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -198,3 +200,42 @@ def backoffice_tour_steps() -> list[object]:
             order=12,
         ),
     ]
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.waiting_room import schemas as s
+
+    return [
+        EventSpec(
+            "patient.arrived", "A patient checked in to the waiting room.", s.EntryEventSchema
+        ),
+        EventSpec("patient.admitted", "Staff admitted the patient.", s.AdmittedEventSchema),
+        EventSpec(
+            "patient.sent_back", "An admitted patient was sent back to wait.", s.ByEventSchema
+        ),
+        EventSpec(
+            "patient.transferred",
+            "The patient moved to another provider.",
+            s.TransferredEventSchema,
+        ),
+        EventSpec("patient.left", "The patient left before the visit ended.", s.LeftEventSchema),
+        EventSpec(
+            "patient.removed", "Staff ended the visit: removed or no-show.", s.RemovedEventSchema
+        ),
+        EventSpec(
+            "patient.copay_updated",
+            "The copay was marked (status, amount, method).",
+            s.CopayEventSchema,
+        ),
+        EventSpec("patient.message_sent", "A waiting-room chat message.", s.MessageEventSchema),
+        EventSpec("patient.waiting_long", "A long-wait alert went out.", s.WaitingLongEventSchema),
+        EventSpec("patient.completed", "The admitted patient's session ended.", s.EntryEventSchema),
+    ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.waiting_room.history import history_events
+
+    return history_events()

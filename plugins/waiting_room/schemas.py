@@ -5,7 +5,11 @@ from __future__ import annotations
 from marshmallow import Schema, fields, validate
 
 from core.api import MAX_ID, ErrorSchema
-from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
+from plugins.waiting_room.models import (
+    AVAILABILITIES,
+    COPAY_METHODS,
+    COPAY_STATUSES,
+)
 
 MESSAGE_MAX = 2000
 
@@ -70,6 +74,9 @@ class CopaySchema(Schema):
     status = fields.String(required=True, validate=validate.OneOf(COPAY_STATUSES))
     amount_cents = fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=10**7)
+    )
+    method = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(COPAY_METHODS)
     )
 
 
@@ -140,3 +147,58 @@ class JoinErrorSchema(ErrorSchema):
 class AwaySchema(Schema):
     token = fields.String(required=True, metadata={"description": "the patient token"})
     csrf_token = fields.String(metadata={"description": "the page's CSRF token"})
+
+
+class EntryEventSchema(Schema):
+    """The keys every ``patient.*`` event carries (``room.domain_payload``): ids, no names."""
+
+    entry_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    invite_id = fields.Integer(allow_none=True)
+    invite_kind = fields.String(required=True)
+    client_id = fields.Integer(allow_none=True)
+    provider_id = fields.Integer(allow_none=True)
+    arrived_at = fields.String(required=True)
+    admitted_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+    waited_seconds = fields.Integer(allow_none=True)
+    copay_status = fields.String(required=True)
+    copay_cents = fields.Integer(allow_none=True)
+    #: When it happened (ISO, UTC); set on every event, and on replayed history.
+    at = fields.String()
+
+
+class AdmittedEventSchema(EntryEventSchema):
+    admitted_by = fields.Integer(allow_none=True)
+    session_url = fields.String(allow_none=True)
+
+
+class ByEventSchema(EntryEventSchema):
+    by = fields.Integer(allow_none=True)
+
+
+class TransferredEventSchema(EntryEventSchema):
+    from_provider_id = fields.Integer(allow_none=True)
+    to_provider_id = fields.Integer(required=True)
+    transferred_by = fields.Integer(allow_none=True)
+
+
+class LeftEventSchema(EntryEventSchema):
+    reason = fields.String(validate=validate.OneOf(["patient_left", "grace_expired"]))
+
+
+class RemovedEventSchema(ByEventSchema):
+    reason = fields.String(validate=validate.OneOf(["removed", "no_show"]))
+
+
+class CopayEventSchema(ByEventSchema):
+    method = fields.String(allow_none=True, validate=validate.OneOf(COPAY_METHODS))
+
+
+class MessageEventSchema(EntryEventSchema):
+    sender = fields.String(validate=validate.OneOf(["staff", "patient"]))
+
+
+class WaitingLongEventSchema(EntryEventSchema):
+    level = fields.String(validate=validate.OneOf(["provider", "practice"]))
+    waiting_seconds = fields.Integer()
