@@ -7,6 +7,7 @@ returns from hooks, the model base, and accessors for the host's services. The r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pluggy
@@ -86,6 +87,7 @@ __all__ = [
     "forbid_row_changes",
     "group_rule_enabled",
     "hook_results",
+    "plugin_of_endpoint",
     "hookimpl",
     "is_plugin_enabled",
     "new_patient_token",
@@ -341,10 +343,34 @@ def portal_activity(client_id: int) -> list[PortalActivity]:
     return sorted(found, key=lambda item: item.at, reverse=True)
 
 
-def hook_results(hook_name: str) -> list[tuple[str, Any]]:
+def hook_results(
+    hook_name: str, *, include_disabled: bool = False, **kwargs: Any
+) -> list[tuple[str, Any]]:
     """``(plugin, answer)`` from each enabled plugin implementing the hook ``hook_name``
-    (one that raises is logged and left out): how a plugin gathers what others contribute,
-    e.g. reporting's ``backoffice_reports``."""
+    (called with ``kwargs``; one that raises is logged and left out): how a plugin gathers
+    what others contribute, e.g. reporting's ``backoffice_reports``. ``include_disabled``
+    asks every plugin that loaded, switched on or not (e.g. to index what they ship)."""
     from core.plugins import plugin_manager
 
-    return [(name, answer) for name, answer in plugin_manager().call_each(hook_name) if answer]
+    manager = plugin_manager()
+    if not include_disabled:
+        return [(n, answer) for n, answer in manager.call_each(hook_name, **kwargs) if answer]
+    found: list[tuple[str, Any]] = []
+    for record in manager.loaded():
+        try:
+            answer = manager.call_one(record.name, hook_name, **kwargs)
+        except Exception:
+            logging.getLogger(__name__).exception("plugin %s failed in %s", record.name, hook_name)
+            continue
+        if answer:
+            found.append((record.name, answer))
+    return found
+
+
+def plugin_of_endpoint(endpoint: str | None) -> str | None:
+    """The plugin whose blueprint serves a Flask endpoint (``"blueprint.view"``), or
+    ``None`` for the host's own pages and Flask-AppBuilder views."""
+    from core.plugins import plugin_manager
+
+    blueprint = (endpoint or "").split(".", 1)[0] or None
+    return plugin_manager().owner_of_blueprint(blueprint)

@@ -222,6 +222,7 @@ class TourStep:
     title: str
     text: str
     page: str | Callable[[], str | None]
+    order: int = 100
 
 
 @dataclass(frozen=True)
@@ -267,6 +268,7 @@ class PortalActivity:
     source: str = ""
 
 
+@dataclass(frozen=True)
 class ReportColumn:
     """A column added to Reporting's visit tables. ``values(visits)`` gets a page of visits
     (mappings with ``id``, ``entry_id``, ``session_id``, ``client_id``, ``provider_id``,
