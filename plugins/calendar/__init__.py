@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import MenuView, PluginInfo, hookimpl
+from core.api import MenuView, PluginInfo, Setting, hookimpl
 
 NAME = "calendar"
 
@@ -113,3 +113,15 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.calendar.demo import seed
 
     seed()
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "CALENDAR_DEFAULT_MINUTES",
+            "Default appointment length (minutes)",
+            "int",
+            minimum=5,
+        ),
+    ]

@@ -30,7 +30,7 @@ from itsdangerous import URLSafeTimedSerializer
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from core.api import MAX_ID, Client, audit, db_session, public_route
+from core.api import MAX_ID, Client, audit, db_session, public_route, setting
 from plugins.calendar import ics
 from plugins.calendar.events import announce_change
 from plugins.calendar.models import (
@@ -204,7 +204,7 @@ def ics_response(user: User, *, details: str, filename: str) -> Response:
                     + ("\nOverlaps another appointment" if item.overlap else "")
                 ),
                 location={"Telehealth": "Telehealth (video)", "Phone": "Phone"}.get(
-                    item.contact_type, current_app.config.get("PRACTICE_NAME", "")
+                    item.contact_type, setting("PRACTICE_NAME")
                 ),
                 status=item.status,
                 categories=(item.contact_type,),
@@ -269,7 +269,7 @@ class CalendarView(BaseView):
             initial_view=view,
             clinicians=staff,
             chosen=chosen or "",
-            default_minutes=int(current_app.config["CALENDAR_DEFAULT_MINUTES"]),
+            default_minutes=int(setting("CALENDAR_DEFAULT_MINUTES")),
             can_write=self.appbuilder.sm.has_access("can_write", "Appointment"),
             is_clinician=any(c.id == current_user.id for c in staff),
         )
@@ -315,7 +315,7 @@ class CalendarView(BaseView):
     def new(self) -> Any:
         """The Session Details form for a vacant slot (``?start=&end=&clinician_id=``)."""
         tz = practice_tz()
-        minutes = int(current_app.config["CALENDAR_DEFAULT_MINUTES"])
+        minutes = int(setting("CALENDAR_DEFAULT_MINUTES"))
         try:
             start = parse_datetime(request.args["start"], tz) if request.args.get("start") else None
             end = parse_datetime(request.args["end"], tz) if request.args.get("end") else None
@@ -422,7 +422,7 @@ class CalendarView(BaseView):
         return jsonify(
             allowed=reason is None,
             reason=reason,
-            telehealth_enabled=bool(current_app.config.get("TELEHEALTH_ENABLED")),
+            telehealth_enabled=bool(setting("TELEHEALTH_ENABLED")),
             contact_type=item.contact_type,
             status=item.status,
             allowed_statuses=list(TELEHEALTH_STATUSES),
@@ -745,7 +745,7 @@ class CalendarView(BaseView):
             overlaps=[
                 (o, label(o.start, o.end, tz)) for o in (occurrence.overlaps if occurrence else [])
             ],
-            telehealth_enabled=bool(current_app.config.get("TELEHEALTH_ENABLED")),
+            telehealth_enabled=bool(setting("TELEHEALTH_ENABLED")),
             telehealth_statuses=TELEHEALTH_STATUSES,
             refusal=refusal,
             can_write=sm.has_access("can_write", "Appointment"),

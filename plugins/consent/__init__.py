@@ -38,7 +38,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import Assets, MenuView, PluginInfo, SocketEvent, hookimpl
+from core.api import Assets, MenuView, PluginInfo, Setting, SocketEvent, hookimpl
 
 NAME = "consent"
 
@@ -130,3 +130,16 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
         "Staff": records,
         "Practice Admin": admin,
     }
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting("CONSENT_VALIDITY_DAYS", "A consent is valid for (days)", "int", minimum=1),
+        Setting(
+            "CONSENT_PORTAL_LINK_HOURS",
+            "A consent form link works for (hours)",
+            "int",
+            minimum=1,
+        ),
+    ]
