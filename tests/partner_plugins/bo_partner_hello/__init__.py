@@ -7,7 +7,15 @@ from typing import Any
 from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, fields
 
-from core.api import DomainEvent, MenuView, PluginInfo, SocketContext, SocketEvent, hookimpl
+from core.api import (
+    DomainEvent,
+    MenuView,
+    PluginInfo,
+    Setting,
+    SocketContext,
+    SocketEvent,
+    hookimpl,
+)
 
 RECEIVED: list[DomainEvent] = []
 
@@ -50,3 +58,11 @@ def backoffice_socket_events() -> list[SocketEvent]:
 @hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
     RECEIVED.append(event)
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    """A partner's setting: it gets a field in Settings with no code in the host."""
+    return [
+        Setting("PARTNER_HELLO_GREETING", "Greeting", default="Hello", help="Said on the page.")
+    ]
