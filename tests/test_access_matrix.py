@@ -59,6 +59,7 @@ ARGUMENTS = {
     "filename": "x_sep_missing.txt",
     "locale": "en",
     "group_by": "0",
+    "kind": "svg",
 }
 
 
