@@ -310,6 +310,23 @@ def _init_practice_settings(app: Flask, plugins: PluginManager) -> None:
         found += [DeclaredSetting(s, record.name, record.title) for s in declared or []]
     register_defaults(app, found)
     init_settings(app)
+    _seed_join_codes()
+
+
+def _seed_join_codes() -> None:
+    """The practice's first join code, at boot rather than in a patient's request."""
+    from sqlalchemy import inspect
+
+    from core.join_codes import ensure_practice_codes
+    from core.models import JoinCode
+
+    if not inspect(db.engine).has_table(JoinCode.__tablename__):
+        return
+    try:
+        ensure_practice_codes()
+    except Exception as exc:  # e.g. the database is down: the first request does it
+        db.session.rollback()
+        log.warning("join codes at boot skipped: %s", str(exc).splitlines()[0])
 
 
 def _refresh_navigation() -> None:

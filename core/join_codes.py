@@ -2,7 +2,8 @@
 per provider, kept in the database so every worker and every plugin sees the same ones.
 
 The first practice code comes from config ``WAITING_ROOM_EXTERNAL_CODE`` (several
-comma-separated) or, when that is empty, is made for this database. A rotated code keeps
+comma-separated), else from the instance folder's ``waiting_room_join_code`` (where the
+waiting room kept it before), else is made for this database. A rotated code keeps
 working for the grace period the admin picks, then tells the patient to contact the
 practice. The waiting room honours the codes; Settings shows and rotates them.
 """
@@ -12,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import secrets
 from dataclasses import dataclass
+from pathlib import Path
 
 from flask import current_app, url_for
 from sqlalchemy import select
@@ -47,10 +49,18 @@ def new_code() -> str:
     return secrets.token_urlsafe(9)  # 72 bits, 12 characters; guessing is rate limited
 
 
+#: Where the waiting room kept this installation's code before the registry existed.
+LEGACY_CODE_FILE = "waiting_room_join_code"
+
+
 def _configured() -> list[str]:
     raw = current_app.config.get("WAITING_ROOM_EXTERNAL_CODE", "")
     codes = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
-    return [str(code).strip()[:CODE_MAX] for code in codes if str(code).strip()]
+    found = [str(code).strip()[:CODE_MAX] for code in codes if str(code).strip()]
+    legacy = Path(current_app.instance_path) / LEGACY_CODE_FILE
+    if not found and legacy.is_file():  # the link already printed keeps working
+        found = [legacy.read_text().strip()[:CODE_MAX]]
+    return [code for code in found if code]
 
 
 def ensure_practice_codes() -> None:

@@ -101,11 +101,18 @@ class SettingError(ValueError):
         self.message = message
 
 
-class SettingsCache:
-    """This worker's copy of the stored settings, re-read when older than the TTL.
+#: A worker whose housekeeping is not running (a test client, a stuck loop) re-reads the
+#: settings in a request once its copy is this much older than the TTL.
+STALE_FACTOR = 10.0
 
-    One handler refreshes while the others go on with the copy they have: a handler never
-    waits here while it holds a database connection (as with the plugin switches).
+
+class SettingsCache:
+    """This worker's copy of the stored settings.
+
+    Read at boot; the server's housekeeping re-reads it every ``SETTINGS_TTL`` seconds, so
+    requests never pay a query for it (and what a request costs does not depend on the
+    clock). A request re-reads only a copy that housekeeping left ten TTLs old. One
+    reader at a time: a handler never waits here while it holds a database connection.
     """
 
     def __init__(self, loader: Callable[[], dict[str, Any]], ttl: float) -> None:
@@ -117,28 +124,35 @@ class SettingsCache:
         self._lock = threading.Lock()
 
     def values(self) -> dict[str, Any]:
-        now = time.monotonic()
-        if now - self._loaded_at > self.ttl and self._lock.acquire(blocking=False):
-            try:
-                generation = self._generation
-                loaded = self._loader()
-                if generation == self._generation:  # nothing noted meanwhile
-                    self._values, self._loaded_at = loaded, now
-            except Exception as exc:  # keep serving the last known values if the DB blips
-                log.warning("could not read practice settings: %s", str(exc).splitlines()[0])
-            finally:
-                self._lock.release()
+        """The copy, for a request (re-read when never read or long stale)."""
+        self._load_if_older(max(self.ttl * STALE_FACTOR, 10.0))
         return self._values
 
     def refresh(self) -> None:
-        self.values()
+        """Housekeeping: re-read when older than the TTL."""
+        self._load_if_older(self.ttl)
+
+    def _load_if_older(self, age: float) -> None:
+        now = time.monotonic()
+        if now - self._loaded_at <= age or not self._lock.acquire(blocking=False):
+            return
+        try:
+            generation = self._generation
+            loaded = self._loader()
+            if generation == self._generation:  # nothing noted meanwhile
+                self._values, self._loaded_at = loaded, now
+        except Exception as exc:  # keep serving the last known values if the DB blips
+            log.warning("could not read practice settings: %s", str(exc).splitlines()[0])
+        finally:
+            self._lock.release()
 
     def note(self, changes: dict[str, Any]) -> None:
-        """Values this worker just committed: seen here at once."""
+        """Values this worker just committed: seen here at once (the next housekeeping
+        re-reads them all)."""
         merged = {**self._values, **changes}
         self._values = {k: v for k, v in merged.items() if v is not None}
         self._generation += 1
-        self._loaded_at = float("-inf")
+        self._loaded_at = time.monotonic() - self.ttl - 1
 
 
 def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
@@ -156,10 +170,15 @@ def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
 
 
 def init_settings(app: Flask) -> None:
-    """Bind the cache and note which keys the environment locks."""
-    app.extensions["backoffice.settings"] = SettingsCache(
-        _loader(app), float(app.config["SETTINGS_TTL"])
-    )
+    """Bind the cache (read now, when the database has its table) and note which keys the
+    environment locks."""
+    cache = SettingsCache(_loader(app), float(app.config["SETTINGS_TTL"]))
+    app.extensions["backoffice.settings"] = cache
+    from sqlalchemy import inspect
+
+    if inspect(db.engine).has_table(PracticeSetting.__tablename__):
+        cache.refresh()
+        db.session.rollback()  # give the connection back: boot holds one at a time
     app.extensions["backoffice.settings_locked"] = frozenset(
         name.removeprefix(ENV_PREFIX) for name in os.environ if name.startswith(ENV_PREFIX)
     )
