@@ -116,14 +116,14 @@ class JoinCodesView(BaseView):
     snippet for the practice website with a preview, QR codes, and rotation."""
 
     route_base = "/settings/join-codes"
-    default_view = "list"
+    default_view = "show"
     class_permission_name = "JoinCodes"
-    method_permission_name = {"list": "show", "qr": "show", "rotate": "rotate"}
+    method_permission_name = {"show": "show", "qr": "show", "rotate": "rotate"}
     base_permissions = ["can_show", "can_rotate"]
 
     @expose("/")
     @has_access
-    def list(self) -> Any:
+    def show(self) -> Any:
         from core.join_codes import all_codes
 
         links = self._links()
@@ -196,16 +196,16 @@ class JoinCodesView(BaseView):
             fresh = rotate_code(pk, int(float(data["grace_hours"]) * 3600), source=SOURCE)
         except ValidationError:
             flash("Nothing changed: pick a grace period between 0 hours and a year.", "danger")
-            return self.list(), 400
+            return self.show(), 400
         except JoinCodeError as exc:
             db_session().rollback()
             flash(f"Nothing changed: {exc}.", "danger")
-            return self.list(), 404 if "no join code" in str(exc) else 409
+            return self.show(), 404 if "no join code" in str(exc) else 409
         db_session().commit()
         hours = float(data["grace_hours"])
         when = "at once" if hours == 0 else f"for {hours:g} more hour(s)"
         flash(f"New link made; the old one keeps working {when}.", "success")
-        return redirect(url_for("JoinCodesView.list", _anchor=f"code-{fresh.id}"), 303)
+        return redirect(url_for("JoinCodesView.show", _anchor=f"code-{fresh.id}"), 303)
 
 
 class PracticeSettingsView(BaseView):
