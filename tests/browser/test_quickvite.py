@@ -125,16 +125,18 @@ def test_a_quickvite_from_the_top_bar_by_text_and_email_reaches_the_waiting_room
     found = LINK.search(_text_of(envelope.original_content or b""))
     assert found is not None and found.group(0) == email_link
 
-    # Both patients follow their links into the waiting room.
+    # Recent invites, open while the patients follow their links, changes live.
+    page.goto(server.url + "/settings/quickvite/")
+    expect(page.locator('#qv-recent tr[data-status="sent"]')).to_have_count(2)
+    page.wait_for_function("window.backofficeSocket && window.backofficeSocket.connected")
     _join(patient_context.new_page(), sms_link, "Text Patient")
+    expect(page.locator('#qv-recent tr[data-status="arrived"]')).to_have_count(1)
     _join(patient_context.new_page(), email_link, "Email Patient")
+    expect(page.locator('#qv-recent tr[data-status="arrived"]')).to_have_count(2)
+
+    # In the waiting room both show the invite type QuickVite.
     page.goto(server.url + "/waiting-room/")
     for name in ("Text Patient", "Email Patient"):
         row = page.locator("#wr-rows tr", has_text=name)
         expect(row.locator(".wr-invite")).to_have_text("QuickVite")
-
-    # Recent invites on the Settings page say they arrived.
-    page.goto(server.url + "/settings/quickvite/")
-    arrived = page.locator('#qv-recent tr[data-status="arrived"]')
-    expect(arrived).to_have_count(2)
     assert "Traceback" not in server.log()
