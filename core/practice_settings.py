@@ -280,7 +280,8 @@ def save(form: dict[str, str], *, actor: str | None = None) -> list[str]:
     removes it). Every value is checked before anything is written.
     """
     changes: dict[str, Any] = {}
-    for item in declared():
+    items = declared()
+    for item in items:
         setting = item.setting
         if is_locked(setting.key):
             continue
@@ -296,7 +297,7 @@ def save(form: dict[str, str], *, actor: str | None = None) -> list[str]:
         new = parse(setting, form.get(setting.key))
         if new != value(setting.key):
             changes[setting.key] = new
-    kinds = {item.setting.key: item.setting.type for item in declared()}
+    kinds = {item.setting.key: item.setting.type for item in items}
     _write(changes, kinds, actor)
     return sorted(changes)
 
