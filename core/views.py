@@ -42,7 +42,7 @@ class PluginsView(SwitchboardView):
     @expose("/")
     @has_access
     def list(self) -> Any:
-        from core.app import plugin_manager
+        from core.plugins import plugin_manager
 
         plugins = plugin_manager()
         rows = [
@@ -67,6 +67,9 @@ class PluginsView(SwitchboardView):
 
 
 def register_core_views(appbuilder: AppBuilder) -> None:
+    from core.openapi import OpenApiView
+
+    appbuilder.add_view_no_menu(OpenApiView)
     appbuilder.add_view(
         PluginsView, "Plugins", icon="fa-puzzle-piece", category="Admin", category_icon="fa-cogs"
     )

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api import MAX_ID
+from core.api import MAX_ID, ErrorSchema
 from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
 
 MESSAGE_MAX = 2000
@@ -115,3 +115,28 @@ class DeviceCheckSchema(Schema):
 
 class LeaveSchema(Schema):
     """The patient chose to leave the waiting room."""
+
+
+# --- the patients' HTTP routes (check-in, leaving the page) ----------------------------------
+
+
+class ArrivalSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "the patient token"})
+    entry_id = fields.Integer(required=True)
+    created = fields.Boolean(
+        required=True, metadata={"description": "false: the same entry, found again"}
+    )
+
+
+class JoinErrorSchema(ErrorSchema):
+    problems = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "the form's fields and what is wrong with each"},
+    )
+
+
+class AwaySchema(Schema):
+    token = fields.String(required=True, metadata={"description": "the patient token"})
+    csrf_token = fields.String(metadata={"description": "the page's CSRF token"})
