@@ -17,8 +17,9 @@ from core import hookspecs
 from core.immutable import allow_row_changes, forbid_row_changes
 from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
+from core.join_codes import CodeMatch as JoinCodeMatch
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
-from core.models import Client, PatientInvite
+from core.models import Client, OutboundMessage, PatientInvite
 from core.openapi import ApiResponse, ErrorSchema, json_route
 from core.ratelimit import rate_limited
 from core.staff import StaffMember
@@ -43,6 +44,7 @@ from core.types import (
     SocketContext,
     SocketError,
     SocketEvent,
+    TopbarItem,
     TourStep,
 )
 
@@ -75,6 +77,7 @@ __all__ = [
     "SocketContext",
     "SocketError",
     "SocketEvent",
+    "TopbarItem",
     "StaffMember",
     "Client",
     "InviteError",
@@ -110,6 +113,12 @@ __all__ = [
     "staff_members",
     "verify_patient_token",
     "within_rate_limit",
+    "JoinCodeMatch",
+    "OutboundMessage",
+    "join_code_url",
+    "join_code",
+    "practice_join_code",
+    "provider_join_code",
 ]
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
@@ -254,9 +263,9 @@ def practice_timezone() -> Any:
 def setting(key: str) -> Any:
     """The current value of a practice setting: what a practice admin set in Settings,
     else the environment or config default. Cheap enough for every request."""
-    from flask import current_app
+    from core.practice_settings import value
 
-    return current_app.config[key]
+    return value(key)
 
 
 #: Where the patient-portal plugin registers itself (``app.extensions``): an object with
@@ -374,3 +383,32 @@ def plugin_of_endpoint(endpoint: str | None) -> str | None:
 
     blueprint = (endpoint or "").split(".", 1)[0] or None
     return plugin_manager().owner_of_blueprint(blueprint)
+
+
+def join_code(code: str) -> JoinCodeMatch | None:
+    """What an external join code opens (``state``: ``active``, ``grace`` or ``retired``),
+    or ``None`` for a code that never existed. One query."""
+    from core.join_codes import lookup
+
+    return lookup(code)
+
+
+def practice_join_code() -> str:
+    """The practice's current external join code (the ``/wait/<code>`` link)."""
+    from core.join_codes import practice_code
+
+    return practice_code()
+
+
+def provider_join_code(provider_id: int, *, create: bool = True) -> str | None:
+    """One provider's current join code, made (by the caller's commit) on first use."""
+    from core.join_codes import provider_code
+
+    return provider_code(provider_id, create=create)
+
+
+def join_code_url(code: str) -> str:
+    """The full address of an external join link (``JOIN_CODE_ENDPOINT``, the waiting room's)."""
+    from core.join_codes import url_of
+
+    return url_of(code)
