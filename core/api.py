@@ -18,9 +18,20 @@ from core.immutable import allow_row_changes, forbid_row_changes
 from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.join_codes import CodeMatch as JoinCodeMatch
+from core.join_codes import JoinCodeError
+from core.join_codes import active_codes as active_join_codes
+from core.join_codes import all_codes as all_join_codes
+from core.join_codes import rotate as rotate_join_code
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, OutboundMessage, PatientInvite
+from core.navigation import NavigationError
+from core.navigation import reset as reset_navigation
+from core.navigation import save as save_navigation
+from core.navigation import sections as navigation_sections
 from core.openapi import ApiResponse, ErrorSchema, json_route
+from core.practice_settings import SECRET_SHOWN, SettingError
+from core.practice_settings import form_sections as settings_form_sections
+from core.practice_settings import save as save_settings
 from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
@@ -49,6 +60,18 @@ from core.types import (
 )
 
 __all__ = [
+    "JoinCodeError",
+    "active_join_codes",
+    "all_join_codes",
+    "rotate_join_code",
+    "NavigationError",
+    "reset_navigation",
+    "save_navigation",
+    "navigation_sections",
+    "SECRET_SHOWN",
+    "SettingError",
+    "settings_form_sections",
+    "save_settings",
     "API_VERSION",
     "AUDIENCES",
     "HelpArticle",

@@ -32,3 +32,54 @@ class RotateSchema(Schema):
         validate=validate.Range(0, 24 * 365),
         error_messages={"required": "Pick a grace period."},
     )
+
+
+# --- answers (the OpenAPI document's response schemas) ----------------------------------
+
+
+class DeliverySchema(Schema):
+    channel = fields.String(required=True, metadata={"description": "sms or email"})
+    recipient = fields.String()
+    status = fields.String(required=True)
+    problem = fields.String(
+        allow_none=True, metadata={"description": "why it was not delivered, in plain words"}
+    )
+
+
+class SentSchema(Schema):
+    id = fields.Integer(required=True)
+    invite_id = fields.Integer(required=True)
+    url = fields.String(required=True, metadata={"description": "the patient's link"})
+    qr_svg = fields.String(required=True, metadata={"description": "the link as an SVG QR code"})
+    expires_at = fields.String(required=True)
+    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
+
+
+class RecentInviteSchema(Schema):
+    id = fields.Integer(required=True)
+    patient_name = fields.String(allow_none=True)
+    phone = fields.String(allow_none=True)
+    email = fields.String(allow_none=True)
+    provider = fields.String(allow_none=True)
+    sent_by = fields.String(allow_none=True)
+    sent_at = fields.String(allow_none=True)
+    opened_at = fields.String(allow_none=True)
+    arrived_at = fields.String(allow_none=True)
+    expires_at = fields.String(allow_none=True)
+    status = fields.String(required=True)
+    deliveries = fields.List(fields.Nested(DeliverySchema), required=True)
+    can_resend = fields.Boolean(required=True)
+    can_revoke = fields.Boolean(required=True)
+
+
+class RecentInvitesSchema(Schema):
+    invites = fields.List(fields.Nested(RecentInviteSchema), required=True)
+
+
+class FieldErrorsSchema(Schema):
+    error = fields.String(required=True)
+    fields = fields.Dict(keys=fields.String(), values=fields.Raw())
+
+
+class RevokedSchema(Schema):
+    ok = fields.Boolean(required=True)

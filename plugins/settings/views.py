@@ -10,14 +10,24 @@ from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import ValidationError
 
 from core.api import (
+    ApiResponse,
+    ErrorSchema,
     InvalidRecipient,
     JoinCodeMatch,
     db_session,
+    json_route,
     setting,
     staff_members,
 )
 from plugins.settings import service
-from plugins.settings.schemas import QuickViteSchema, RotateSchema
+from plugins.settings.schemas import (
+    FieldErrorsSchema,
+    QuickViteSchema,
+    RecentInvitesSchema,
+    RevokedSchema,
+    RotateSchema,
+    SentSchema,
+)
 
 SOURCE = service.SOURCE
 
@@ -68,11 +78,18 @@ class QuickViteView(BaseView):
         )
 
     @expose("/recent")
+    @json_route("The latest QuickVites and their state", responses={200: RecentInvitesSchema})
     @has_access
     def recent(self) -> Any:
         return jsonify(invites=service.recent())
 
     @expose("/send", methods=["POST"])
+    @json_route(
+        "Send a patient a QuickVite by text and/or email",
+        body=QuickViteSchema,
+        form=QuickViteSchema,
+        responses={201: SentSchema, 400: FieldErrorsSchema},
+    )
     @has_access
     def send(self) -> Any:
         try:
@@ -91,6 +108,10 @@ class QuickViteView(BaseView):
         return jsonify(_sent_json(sent)), 201
 
     @expose("/<int:pk>/resend", methods=["POST"])
+    @json_route(
+        "Send a QuickVite again (a new link; the old one stops working)",
+        responses={201: SentSchema, 404: ErrorSchema, 409: FieldErrorsSchema},
+    )
     @has_access
     def resend(self, pk: int) -> Any:
         try:
@@ -102,6 +123,7 @@ class QuickViteView(BaseView):
         return jsonify(_sent_json(sent)), 201
 
     @expose("/<int:pk>/revoke", methods=["POST"])
+    @json_route("Stop a QuickVite's link", responses={200: RevokedSchema, 404: ErrorSchema})
     @has_access
     def revoke(self, pk: int) -> Any:
         try:
@@ -124,7 +146,7 @@ class JoinCodesView(BaseView):
     @expose("/")
     @has_access
     def show(self) -> Any:
-        from core.join_codes import all_codes
+        from core.api import all_join_codes as all_codes
 
         links = self._links()
         db_session().commit()  # providers' first codes, made on this first visit
@@ -140,8 +162,8 @@ class JoinCodesView(BaseView):
         )
 
     def _links(self) -> list[dict[str, Any]]:
+        from core.api import active_join_codes as active_codes
         from core.api import practice_join_code, provider_join_code
-        from core.join_codes import active_codes
 
         practice_name = str(setting("PRACTICE_NAME"))
         found: list[dict[str, Any]] = []
@@ -170,9 +192,16 @@ class JoinCodesView(BaseView):
         }
 
     @expose("/<int:pk>/qr.<kind>")
+    @json_route(
+        "A join code's QR code to download (kind: svg or png)",
+        responses={
+            200: ApiResponse("The QR code (image/svg+xml or image/png)", content_type=None),
+            404: ErrorSchema,
+        },
+    )
     @has_access
     def qr(self, pk: int, kind: str) -> Any:
-        from core.join_codes import all_codes
+        from core.api import all_join_codes as all_codes
 
         if kind not in {"svg", "png"}:
             return jsonify(error="ask for qr.svg or qr.png"), 404
@@ -188,8 +217,8 @@ class JoinCodesView(BaseView):
     @expose("/<int:pk>/rotate", methods=["POST"])
     @has_access
     def rotate(self, pk: int) -> Any:
-        from core.join_codes import JoinCodeError
-        from core.join_codes import rotate as rotate_code
+        from core.api import JoinCodeError
+        from core.api import rotate_join_code as rotate_code
 
         try:
             data = RotateSchema().load(request.form.to_dict())
@@ -223,7 +252,8 @@ class PracticeSettingsView(BaseView):
         return self._page({})
 
     def _page(self, errors: dict[str, str], status: int = 200) -> Any:
-        from core.practice_settings import SECRET_SHOWN, form_sections
+        from core.api import SECRET_SHOWN
+        from core.api import settings_form_sections as form_sections
 
         return self.render_template(
             "settings/practice.html",
@@ -236,8 +266,7 @@ class PracticeSettingsView(BaseView):
     @expose("/", methods=["POST"])
     @has_access
     def save(self) -> Any:
-        from core.practice_settings import SettingError
-        from core.practice_settings import save as save_settings
+        from core.api import SettingError, save_settings
 
         form = {k: v for k, v in request.form.items() if k != "csrf_token"}
         try:
@@ -265,15 +294,15 @@ class NavigationView(BaseView):
     @expose("/")
     @has_access
     def edit(self) -> Any:
-        from core.navigation import sections
+        from core.api import navigation_sections as sections
 
         return self.render_template("settings/navigation.html", sections=sections())
 
     @expose("/", methods=["POST"])
     @has_access
     def save(self) -> Any:
-        from core.navigation import NavigationError, sections
-        from core.navigation import save as save_navigation
+        from core.api import NavigationError, save_navigation
+        from core.api import navigation_sections as sections
 
         names = [s["name"] for s in sections()]
         positions: dict[str, float] = {}
@@ -298,7 +327,7 @@ class NavigationView(BaseView):
     @expose("/reset", methods=["POST"])
     @has_access
     def reset(self) -> Any:
-        from core.navigation import reset as reset_navigation
+        from core.api import reset_navigation
 
         reset_navigation()
         flash("The navigation is back to the standard order.", "success")
