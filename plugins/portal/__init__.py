@@ -156,3 +156,12 @@ def backoffice_startup(app: Flask) -> None:
     app.after_request(touch_session)
     app.add_template_global(portal_client, "portal_client")
     app.add_template_global(portal_sections, "portal_sections")
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))

@@ -74,3 +74,12 @@ def backoffice_cli_commands() -> list[click.Command]:
     from plugins.reporting.cli import reporting
 
     return [reporting]
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))

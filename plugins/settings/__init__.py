@@ -190,3 +190,12 @@ def backoffice_startup(app: Any) -> None:
         return {"list": providers(), "me": default_provider()}
 
     app.add_template_global(quickvite_providers, "settings_quickvite_providers")
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))

@@ -215,3 +215,12 @@ def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
     from plugins.upload_site.service.records import portal_activity
 
     return portal_activity(client_id)
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
