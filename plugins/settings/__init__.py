@@ -199,3 +199,19 @@ def backoffice_help_articles() -> list[object]:
     from core.api import HelpArticle
 
     return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#bo-quickvite",
+            "Patient QuickVite",
+            "Send a patient a waiting-room link by text or email from any page (Alt+Q); the "
+            "link and a QR code are shown too, to read out or paste when delivery fails.",
+            "/settings/quickvite/",  # users who may send it: the button is theirs alone
+            order=5,
+        )
+    ]
