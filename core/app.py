@@ -94,6 +94,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.before_request(_gate_disabled_plugins)
         init_security(app)
         app.add_url_rule("/health", "health", health)
+        app.add_url_rule("/favicon.ico", "favicon", favicon)
         app.context_processor(_shell_context)
         if app.config["SYNC_PERMISSIONS_ON_BOOT"]:
             _sync_permissions_quietly()
@@ -358,6 +359,18 @@ def _gate_disabled_plugins() -> None:
     owner = plugins.owner_of_blueprint(request.blueprint)
     if owner is not None and not plugins.states.is_enabled(owner):
         abort(404)
+
+
+def favicon() -> Any:
+    """Browsers ask every page's origin for /favicon.ico; answer it (a 404 in every console)."""
+    from flask import send_from_directory
+
+    return send_from_directory(
+        CORE_DIR / "static" / "backoffice",
+        "favicon.ico",
+        mimetype="image/vnd.microsoft.icon",
+        max_age=86400,
+    )
 
 
 def health() -> Any:
