@@ -32,6 +32,7 @@ from core.api import (
     DomainEvent,
     MenuView,
     PluginInfo,
+    Setting,
     SocketContext,
     SocketEvent,
     hookimpl,
@@ -108,6 +109,20 @@ def backoffice_socket_disconnected(context: SocketContext) -> None:
 @hookimpl
 def backoffice_dashboard_widgets() -> list[DashboardWidget]:
     return [DashboardWidget("Waiting room", "waiting_room/widget.html", order=10)]
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "WAITING_ROOM_PERSON_WORD",
+            "What staff alerts call the people waiting",
+            type="choice",
+            choices=("patient", "client"),
+            help='e.g. "3 clients have waited over 10 minutes"',
+            section="Waiting Room",
+        )
+    ]
 
 
 @hookimpl

@@ -32,6 +32,7 @@ from core.api import (
     emit_domain_event,
     new_patient_token,
     notify,
+    setting,
     staff_members,
     verify_patient_token,
 )
@@ -104,6 +105,10 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "WAITING_ROOM_PRESENCE_FLUSH": 5.0,
     # At most one arrival sound / notification per this many seconds in a browser.
     "WAITING_ROOM_NOTIFY_INTERVAL": 10,
+    # Long-wait alerts: at most one (grouped) notification per this many seconds.
+    "WAITING_ROOM_ALERT_NOTIFY_INTERVAL": 60,
+    # What the practice calls the people in its waiting room, in staff alerts.
+    "WAITING_ROOM_PERSON_WORD": "patient",
     # Where "Open session" leads once admitted: format strings with {entry_id}; empty: none.
     # Where "admitted" leads; the video plugin serves these. "" hides the link.
     "WAITING_ROOM_SESSION_URL": "/video/entry/{entry_id}",
@@ -978,6 +983,8 @@ def me(user_id: int) -> dict[str, Any]:
         "availability": pref.availability if pref else "available",
         "availability_note": pref.availability_note if pref else None,
         "notify_interval": float(config("WAITING_ROOM_NOTIFY_INTERVAL")),
+        "alert_interval": float(config("WAITING_ROOM_ALERT_NOTIFY_INTERVAL")),
+        "person_word": str(setting("WAITING_ROOM_PERSON_WORD") or "patient"),
         "heartbeat": float(config("WAITING_ROOM_STAFF_HEARTBEAT")),
     }
 
@@ -1322,6 +1329,7 @@ def _sweep_alerts(now: dt.datetime) -> None:
             alert = {
                 "level": level,
                 "waited_seconds": waited,
+                "after_seconds": int(config(after)),
                 "entry": staff_summaries([entry])[0],
             }
             if level == "provider" and entry.provider_id is not None:

@@ -108,9 +108,7 @@
     state.me = Object.assign({}, state.me || {}, event.detail);
     renderToolbar();
   });
-  document.addEventListener("waiting-room:alert", function (event) {
-    notice(event.detail.entry.name + " has waited " + Math.round(event.detail.waited_seconds / 60) + " minutes.");
-  });
+  document.addEventListener("waiting-room:alerted", function (event) { notice(event.detail.text); });
 
   // --- actions ------------------------------------------------------------------------
   function act(event, data) {
