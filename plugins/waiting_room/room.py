@@ -172,7 +172,8 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
 def _new_device(entry: WaitingEntry) -> str:
     """A patient token for a new page holding this entry, remembered (in the current
     transaction) so that pushes reach it."""
-    token = new_patient_token(entry=entry.id, invite=entry.invite_id)
+    # The name given at check-in goes with the patient's own token: the call shows it to staff.
+    token = new_patient_token(entry=entry.id, invite=entry.invite_id, name=entry.display_name)
     claims = verify_patient_token(token)
     assert claims is not None
     db_session().add(WaitingDevice(sub=str(claims["sub"]), entry_id=entry.id, created_at=utcnow()))
