@@ -172,3 +172,13 @@
     }
   }, 1000);
 })();
+
+/* Flask-AppBuilder's list views put unlabelled checkboxes before each row: name them for
+ * screen readers. */
+(function () {
+  "use strict";
+  var all = document.querySelector("input.action_check_all:not([aria-label])");
+  if (all) { all.setAttribute("aria-label", "Select every row"); }
+  Array.prototype.forEach.call(document.querySelectorAll("input.action_check:not([aria-label])"),
+    function (box) { box.setAttribute("aria-label", "Select row " + box.value); });
+})();

@@ -229,7 +229,7 @@
   });
 
   // --- toolbar: filters, sound, notifications, availability -------------------------------
-  Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (button) {
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-filter]"), function (button) {
     button.addEventListener("click", function () {
       filter = button.dataset.filter;
       localStorage.setItem(FILTER, filter);
@@ -258,7 +258,7 @@
     }
   });
   function renderToolbar() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (button) {
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-filter]"), function (button) {
       var active = button.dataset.filter === filter;
       button.classList.toggle("active", active);
       button.setAttribute("aria-pressed", active ? "true" : "false");
