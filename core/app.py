@@ -17,6 +17,7 @@ from sqlalchemy import select, text
 
 import config as default_config
 from core import audit
+from core.assets import init_assets
 from core.database import UNAVAILABLE_MESSAGE, db, engine_options, is_unavailable, tune_engine
 from core.inputs import init_inputs
 from core.messaging import mail
@@ -95,6 +96,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         init_security(app)
         app.add_url_rule("/health", "health", health)
         app.add_url_rule("/favicon.ico", "favicon", favicon)
+        init_assets(app)
         app.context_processor(_shell_context)
         if app.config["SYNC_PERMISSIONS_ON_BOOT"]:
             _sync_permissions_quietly()
@@ -435,12 +437,14 @@ def _shell_context() -> dict[str, Any]:
 
 
 def _enabled_assets(plugins: PluginManager) -> dict[str, list[str]]:
+    from flask import url_for
+
     assets: dict[str, list[str]] = {"js": [], "css": []}
     for name, found in plugins.call_each("backoffice_assets"):
         if isinstance(found, Assets):
-            prefix = f"/plugin-static/{name}/"
-            assets["js"] += [prefix + path for path in found.js]
-            assets["css"] += [prefix + path for path in found.css]
+            endpoint = f"plugin_static_{name}.static"  # versioned: see core.assets
+            assets["js"] += [url_for(endpoint, filename=path) for path in found.js]
+            assets["css"] += [url_for(endpoint, filename=path) for path in found.css]
     return assets
 
 

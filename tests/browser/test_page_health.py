@@ -22,6 +22,11 @@ from tests.conftest import LiveServer
 
 AXE = next((Path(__file__).parent / "vendor").glob("axe-core-*/axe.min.js"))
 BARRIERS = {"serious", "critical"}
+STATIC = r"/\/(plugin-)?static\/.*\.(js|css)(\?|$)/"
+ASSETS_LOADED = f"""() => performance.getEntriesByType("resource")
+  .filter(r => {STATIC}.test(r.name)).map(r => r.name)"""
+ASSETS_FETCHED = f"""() => performance.getEntriesByType("resource")
+  .filter(r => {STATIC}.test(r.name) && r.transferSize > 0).map(r => r.name)"""
 RUN_AXE = """() => axe.run(document, { resultTypes: ["violations"] }).then(result =>
   result.violations.map(v => ({
     id: v.id, impact: v.impact, help: v.help,
@@ -129,3 +134,22 @@ def test_main_patient_pages_are_clean_and_accessible(
         health.check("video session")
     finally:
         phone.close()
+
+
+def test_after_the_login_page_no_asset_is_fetched_again(server: LiveServer, page: Page) -> None:
+    """What held up the dashboard's load event: some thirty stylesheets and scripts asked
+    for again on every page (twenty of them render-blocking). Now the login page's copies
+    serve the dashboard and the next page from the browser's cache."""
+    page.goto(server.url + "/login/")
+    seen = set(page.evaluate(ASSETS_LOADED))
+    browser_login(page, server.url, "clinician1")
+    for path in ("/", "/waiting-room/"):
+        if path != "/":
+            page.locator('#bo-nav a[data-menu="Live Waiting Room"]').click()
+            expect(page).to_have_url(server.url + path)
+            page.wait_for_load_state("load")
+        loaded = page.evaluate(ASSETS_LOADED)
+        again = page.evaluate(ASSETS_FETCHED)
+        assert [url for url in again if url in seen] == [], (path, again)
+        assert len(set(loaded) & seen) > 20, loaded  # the shared ones were really used
+        seen |= set(loaded)
