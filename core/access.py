@@ -254,6 +254,12 @@ def session_problem(user: Any, *, touch: bool, timers: bool = True) -> Ending | 
     return None
 
 
+def idle_left() -> float:
+    """Seconds before this session's idle logoff (checked by ``session_problem`` first)."""
+    last = float(session.get(LAST_SEEN, _now()))
+    return max(0.0, last + float(current_app.config["SESSION_IDLE_TIMEOUT"]) - _now())
+
+
 def forget_session() -> None:
     for key in (SESSION_ID, LOGIN_AT, LAST_SEEN):
         session.pop(key, None)

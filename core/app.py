@@ -19,6 +19,7 @@ from sqlalchemy import select, text
 import config as default_config
 from core import audit
 from core.api import public_route
+from core.assets import init_assets
 from core.database import UNAVAILABLE_MESSAGE, db, engine_options, is_unavailable, tune_engine
 from core.inputs import init_inputs
 from core.messaging import mail
@@ -99,6 +100,8 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         app.before_request(_refresh_navigation)
         init_security(app)
         app.add_url_rule("/health", "health", health)
+        app.add_url_rule("/favicon.ico", "favicon", favicon)
+        init_assets(app)
         app.context_processor(_shell_context)
         if app.config["SYNC_PERMISSIONS_ON_BOOT"]:
             _sync_permissions_quietly()
@@ -415,6 +418,18 @@ def _gate_disabled_plugins() -> None:
         abort(404)
 
 
+def favicon() -> Any:
+    """Browsers ask every page's origin for /favicon.ico; answer it (a 404 in every console)."""
+    from flask import send_from_directory
+
+    return send_from_directory(
+        CORE_DIR / "static" / "backoffice",
+        "favicon.ico",
+        mimetype="image/vnd.microsoft.icon",
+        max_age=86400,
+    )
+
+
 @json_route(
     "Whether this worker can serve: database, message queue, rate limits, plugins",
     responses={200: HealthSchema, 503: ApiResponse("Degraded: take the worker out", HealthSchema)},
@@ -513,12 +528,14 @@ def _topbar_items() -> list[Markup]:
 
 
 def _enabled_assets(plugins: PluginManager) -> dict[str, list[str]]:
+    from flask import url_for
+
     assets: dict[str, list[str]] = {"js": [], "css": []}
     for name, found in plugins.call_each("backoffice_assets"):
         if isinstance(found, Assets):
-            prefix = f"/plugin-static/{name}/"
-            assets["js"] += [prefix + path for path in found.js]
-            assets["css"] += [prefix + path for path in found.css]
+            endpoint = f"plugin_static_{name}.static"  # versioned: see core.assets
+            assets["js"] += [url_for(endpoint, filename=path) for path in found.js]
+            assets["css"] += [url_for(endpoint, filename=path) for path in found.css]
     return assets
 
 

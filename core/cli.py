@@ -7,8 +7,13 @@ standard library for eventlet or gevent before anything else imports it.
 from __future__ import annotations
 
 import sys
+import warnings
 
 import config as default_config
+
+#: eventlet warns in nine lines at import, in every process that imports it (make run has
+#: three); ``backoffice run`` says what the mode is and how to change it in one line instead.
+EVENTLET_WARNING = r"\s*Eventlet is deprecated"
 
 
 def _patch_for(async_mode: str) -> None:
@@ -29,6 +34,7 @@ def _patch_for(async_mode: str) -> None:
 
 
 def main() -> None:
+    warnings.filterwarnings("ignore", message=EVENTLET_WARNING)
     if len(sys.argv) > 1 and sys.argv[1] == "run":
         _patch_for(default_config.load()["ASYNC_MODE"])
     from core.commands import cli

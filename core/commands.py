@@ -57,6 +57,7 @@ def run_command(host: str | None, port: int | None) -> None:
     port = port or app.config["PORT"]
     mode = app.config["ASYNC_MODE"]
     click.echo(f"Serving on http://{host}:{port} (async mode: {mode})", err=True)
+    click.echo(async_mode_line(mode), err=True)
     options: dict[str, Any] = {"host": host, "port": port, "use_reloader": False}
     if mode == "eventlet":
         options["max_size"] = app.config["MAX_CONNECTIONS"]
@@ -88,6 +89,23 @@ def run_command(host: str | None, port: int | None) -> None:
         pywsgi.WSGIServer(sock, app, handler_class=WebSocketHandler, log=None).serve_forever()
     else:
         socketio.run(app, log_output=False, **options)
+
+
+ASYNC_MODE_NOTES = {
+    "eventlet": "the default; its maintainers now discourage it for new projects",
+    "gevent": "the same green model as eventlet, and maintained",
+    "threading": "one thread per connection; for development and small offices",
+}
+
+
+def async_mode_line(mode: str) -> str:
+    """One line at startup: the mode, why one might change it, and how."""
+    note = ASYNC_MODE_NOTES.get(mode, "unknown")
+    others = " or ".join(m for m in ASYNC_MODE_NOTES if m != mode)
+    return (
+        f"Async mode: {mode} ({note}). Set BACKOFFICE_ASYNC_MODE={others} to change it;"
+        " see docs/deployment.md."
+    )
 
 
 def _listener(sock: Any) -> Any:

@@ -459,10 +459,45 @@ class SessionView(BaseView):
             return jsonify(error="not signed in"), 401
         return jsonify(idle_timeout=current_app.config["SESSION_IDLE_TIMEOUT"])
 
+    @expose("/status")
+    def status(self) -> Any:
+        """Seconds of idleness left, asked when the page's own clock runs out; never counts
+        as activity (a live session here means a person is busy in another window)."""
+        if not current_user.is_authenticated:
+            return jsonify(error="not signed in"), 401
+        return jsonify(idle_left=access.idle_left())
+
 
 # --- every request ---------------------------------------------------------------------
 
-QUIET_ENDPOINTS = {"static", "health", "appbuilder.static"}
+QUIET_ENDPOINTS = {"static", "health", "appbuilder.static", "favicon"}
+QUIET_PREFIXES = ("plugin_static_",)  # plugins' assets
+#: Requests the shell sends on its own (redraws, status checks) carry this header.
+BACKGROUND_HEADER = "X-Backoffice-Background"
+#: Endpoints that are never a person's action, whoever asks.
+NEVER_ACTIVITY = {"SessionView.status"}
+#: What a browser fetches for a person: pages, frames and the page's own fetch() calls
+#: (Sec-Fetch-Dest ``empty``). Images, scripts, styles, fonts, manifests are assets.
+ACTIVITY_DESTINATIONS = {"", "document", "iframe", "frame", "empty"}
+
+
+def is_quiet_request() -> bool:
+    """Assets and health checks: no session check at all."""
+    endpoint = request.endpoint or ""
+    return endpoint in QUIET_ENDPOINTS or endpoint.startswith(QUIET_PREFIXES)
+
+
+def counts_as_activity() -> bool:
+    """Only a person's actions renew the idle clock: a page opened, a form sent, the
+    keepalive the page sends after seeing input. Unknown URLs (a 404), HEAD requests,
+    prefetches, assets and the shell's own background requests never do."""
+    if request.endpoint is None or request.endpoint in NEVER_ACTIVITY:
+        return False
+    if request.method in ("HEAD", "OPTIONS") or request.headers.get(BACKGROUND_HEADER):
+        return False
+    if request.headers.get("Sec-Purpose") or request.headers.get("Purpose") == "prefetch":
+        return False
+    return request.headers.get("Sec-Fetch-Dest", "") in ACTIVITY_DESTINATIONS
 
 
 def hide_login_from_apis() -> None:
@@ -475,11 +510,11 @@ def hide_login_from_apis() -> None:
 
 def check_staff_session() -> Any:
     """End a staff session that was replaced, revoked, idle or too old."""
-    if request.endpoint in QUIET_ENDPOINTS or not current_user.is_authenticated:
+    if is_quiet_request() or not current_user.is_authenticated:
         return None
     if request.endpoint and request.endpoint.endswith(".logout"):
         return None
-    ending = access.session_problem(current_user, touch=True)
+    ending = access.session_problem(current_user, touch=counts_as_activity())
     if ending is None:
         return None
     audit.record(
@@ -489,9 +524,9 @@ def check_staff_session() -> Any:
         access.end_sessions(current_user.id, ending)
     access.forget_session()
     logout_user()
+    flash(ending.message, "warning")  # a JSON caller's page reloads onto the login form
     if request.accept_mimetypes.best == "application/json" or request.is_json:
         return jsonify(error=ending.message, reason=ending.code), 401
-    flash(ending.message, "warning")
     if request.endpoint and request.endpoint.endswith(".login"):
         return None  # already on its way to the login page
     next_url = request.full_path if request.method == "GET" else None

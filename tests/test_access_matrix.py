@@ -32,6 +32,7 @@ PUBLIC = {
     "static": "the host's assets",
     "appbuilder.static": "Flask-AppBuilder's assets",
     "health": "monitoring",
+    "favicon": "the site icon browsers ask every origin for",
     "BackOfficeAuthDBView.login": "the login form",
     "LocaleView.index": "language switch",
     "UtilView.back": "redirects to the previous page",
@@ -44,6 +45,7 @@ PUBLIC_PREFIXES = ("plugin_static_",)  # plugins' static assets
 STAFF = {
     "BackOfficeIndexView.index": "the Back Office home",
     "SessionView.keepalive": "idle-logoff heartbeat",
+    "SessionView.status": "idle time left, asked by the page's idle clock",
     "BackOfficeAuthDBView.logout": "sign out",
     "OpenApiView.openapi": "the OpenAPI document: shapes of routes, no data (see the README)",
 }

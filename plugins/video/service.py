@@ -155,10 +155,11 @@ def patient_who(claims: dict[str, Any], session: VideoSession | None = None) -> 
     if claims.get("guest"):
         name = str(claims.get("name") or "Guest")[:200]
         return Who(key=f"{GUEST}:{sub}", kind=GUEST, display_name=name, sub=sub, claims=claims)
-    name = "Patient"
+    name = str(claims.get("name") or "").strip()[:200]  # given at check-in (waiting room)
     client = session.client if session is not None else None
-    if client is not None:
+    if not name and client is not None:
         name = f"{client.first_name} {client.last_name[:1]}.".strip()
+    name = name or "Patient"
     return Who(key=f"{PATIENT}:{sub}", kind=PATIENT, display_name=name, sub=sub, claims=claims)
 
 

@@ -114,6 +114,20 @@ def backoffice_dashboard_widgets() -> list[DashboardWidget]:
 
 
 @hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "WAITING_ROOM_PERSON_WORD",
+            "What staff alerts call the people waiting",
+            type="choice",
+            choices=("patient", "client"),
+            help='e.g. "3 clients have waited over 10 minutes"',
+            section="Waiting Room",
+        )
+    ]
+
+
+@hookimpl
 def backoffice_assets() -> Assets:
     return Assets(js=("waiting_room/notify.js",), css=("waiting_room/waiting_room.css",))
 

@@ -105,6 +105,10 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     "WAITING_ROOM_PRESENCE_FLUSH": 5.0,
     # At most one arrival sound / notification per this many seconds in a browser.
     "WAITING_ROOM_NOTIFY_INTERVAL": 10,
+    # Long-wait alerts: at most one (grouped) notification per this many seconds.
+    "WAITING_ROOM_ALERT_NOTIFY_INTERVAL": 60,
+    # What the practice calls the people in its waiting room, in staff alerts.
+    "WAITING_ROOM_PERSON_WORD": "patient",
     # Where "Open session" leads once admitted: format strings with {entry_id}; empty: none.
     # Where "admitted" leads; the video plugin serves these. "" hides the link.
     "WAITING_ROOM_SESSION_URL": "/video/entry/{entry_id}",
@@ -146,7 +150,8 @@ def iso(value: dt.datetime | dt.date | None) -> str | None:
 def _new_device(entry: WaitingEntry) -> str:
     """A patient token for a new page holding this entry, remembered (in the current
     transaction) so that pushes reach it."""
-    token = new_patient_token(entry=entry.id, invite=entry.invite_id)
+    # The name given at check-in goes with the patient's own token: the call shows it to staff.
+    token = new_patient_token(entry=entry.id, invite=entry.invite_id, name=entry.display_name)
     claims = verify_patient_token(token)
     assert claims is not None
     db_session().add(WaitingDevice(sub=str(claims["sub"]), entry_id=entry.id, created_at=utcnow()))
@@ -986,6 +991,8 @@ def me(user_id: int) -> dict[str, Any]:
         "availability": pref.availability if pref else "available",
         "availability_note": pref.availability_note if pref else None,
         "notify_interval": float(config("WAITING_ROOM_NOTIFY_INTERVAL")),
+        "alert_interval": float(config("WAITING_ROOM_ALERT_NOTIFY_INTERVAL")),
+        "person_word": str(setting("WAITING_ROOM_PERSON_WORD") or "patient"),
         "heartbeat": float(config("WAITING_ROOM_STAFF_HEARTBEAT")),
     }
 
@@ -1332,6 +1339,7 @@ def _sweep_alerts(now: dt.datetime) -> None:
             alert = {
                 "level": level,
                 "waited_seconds": waited,
+                "after_seconds": int(config(after)),
                 "entry": staff_summaries([entry])[0],
             }
             if level == "provider" and entry.provider_id is not None:

@@ -163,7 +163,7 @@
   // of a plugin that is now off says so instead of failing on its next click.
   function redrawShell() {
     var home = document.querySelector(".bo-brand").getAttribute("href");
-    fetch(home, { headers: { "Accept": "text/html" }, credentials: "same-origin" })
+    fetch(home, { headers: { "Accept": "text/html", "X-Backoffice-Background": "1" }, credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.text() : null; })
       .then(function (html) {
         if (!html) { return; }
@@ -174,7 +174,9 @@
         });
         document.dispatchEvent(new CustomEvent("backoffice:shell-redrawn"));
       });
-    fetch(window.location.pathname + window.location.search, { method: "HEAD", credentials: "same-origin" })
+    fetch(window.location.pathname + window.location.search, {
+      method: "HEAD", headers: { "X-Backoffice-Background": "1" }, credentials: "same-origin",
+    })
       .then(function (response) {
         var banner = document.getElementById("bo-switched-off");
         if (response.status === 404 && !banner) {
@@ -195,29 +197,65 @@
   }
   socket.on("core.plugin_switched", redrawShell);
 
+  // The server counts only a person's actions as activity: this page's input (told through
+  // the keepalive) or a page they open. When this page's clock runs out it asks the server,
+  // in the background, which never counts as activity: a session kept alive in another
+  // window of this login is followed, an idle one is signed out and the page reloads onto
+  // the login form. MARGIN keeps the ask after the server's own deadline.
+  var MARGIN = 2000, checking = false;
+  var BACKGROUND = { "X-Backoffice-Background": "1", "Accept": "application/json" };
   function keepalive() {
     lastKeepalive = Date.now();
     return fetch(info.dataset.keepalive, {
       method: "POST", headers: { "X-CSRFToken": info.dataset.csrf, "Accept": "application/json" },
     }).then(function (response) { if (response.status === 401) { window.location.reload(); } });
   }
+  function checkServer() {
+    checking = true;
+    return fetch(info.dataset.status, { headers: BACKGROUND, credentials: "same-origin", cache: "no-store" })
+      .then(function (response) {
+        if (response.status === 401) { ended = true; window.location.reload(); return null; }
+        return response.ok ? response.json() : null;
+      })
+      .then(function (data) {
+        checking = false;
+        if (data && typeof data.idle_left === "number") {
+          lastKeepalive = Math.max(lastKeepalive, Date.now() - (idle - data.idle_left * 1000));
+        }
+      }, function () { checking = false; });
+  }
   ["mousemove", "keydown", "click", "scroll", "touchstart"].forEach(function (name) {
     document.addEventListener(name, function () { lastActivity = Date.now(); }, { passive: true });
   });
   setInterval(function () {
-    if (ended) { return; }
+    if (ended || checking) { return; }
     var now = Date.now();
     // Activity on the page counts: tell the server at most once a minute.
     if (lastActivity > lastKeepalive && now - lastKeepalive > Math.min(60000, idle / 4)) {
       keepalive();
     }
     var quiet = now - Math.max(lastActivity, lastKeepalive);
-    if (quiet >= idle) {
-      window.location.reload();  // the server signs the idle session out and says why
+    if (quiet >= idle + MARGIN) {
+      checkServer();
     } else if (quiet >= idle - warning && overlay.dataset.kind !== "idle") {
-      show("You will be signed out in " + Math.round(warning / 1000) +
-        " seconds because of inactivity.", "Stay signed in",
-        function () { lastActivity = Date.now(); keepalive().then(hide); }, "idle");
+      checkServer().then(function () {
+        if (ended || Date.now() - Math.max(lastActivity, lastKeepalive) < idle - warning) { return; }
+        show("You will be signed out in " + Math.round(warning / 1000) +
+          " seconds because of inactivity.", "Stay signed in",
+          function () { lastActivity = Date.now(); keepalive().then(hide); }, "idle");
+      });
+    } else if (quiet < idle - warning && overlay.dataset.kind === "idle") {
+      hide();  // activity here or in another window of this login
     }
   }, 1000);
+})();
+
+/* Flask-AppBuilder's list views put unlabelled checkboxes before each row: name them for
+ * screen readers. */
+(function () {
+  "use strict";
+  var all = document.querySelector("input.action_check_all:not([aria-label])");
+  if (all) { all.setAttribute("aria-label", "Select every row"); }
+  Array.prototype.forEach.call(document.querySelectorAll("input.action_check:not([aria-label])"),
+    function (box) { box.setAttribute("aria-label", "Select row " + box.value); });
 })();

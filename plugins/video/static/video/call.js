@@ -398,13 +398,20 @@
       item.dataset.kind = p.kind;
       item.dataset.present = p.present ? "true" : "false";
       item.dataset.dropped = p.dropped ? "true" : "false";
-      item.textContent = p.display_name + (key === me ? " (you)" : "") +
+      item.textContent = shownName(key) +
         (p.kind === "guest" ? " \u00b7 guest" : "") +
         (p.present ? "" : (p.dropped ? " \u00b7 connection lost" : " \u00b7 left"));
       list.appendChild(item);
       var node = document.querySelector('.video-tile[data-key="' + CSS.escape(key) + '"] figcaption');
       if (node) { node.textContent = p.display_name; }
     });
+  }
+  // A patient or guest sees themselves as "You"; staff see "Casey Morgan (you)".
+  function selfIsStaff() { return !!(participants[me] && participants[me].kind === "staff"); }
+  function shownName(key) {
+    var p = participants[key];
+    if (key !== me) { return p.display_name; }
+    return selfIsStaff() ? p.display_name + " (you)" : "You";
   }
   function when(iso) {
     var date = new Date(iso);
@@ -420,7 +427,8 @@
     item.dataset.kind = line.sender_kind;
     var who = document.createElement("span");
     who.className = "video-chat-who";
-    who.textContent = line.sender_name + ":";
+    var mine = line.sender_kind === "patient" && participants[me] && participants[me].kind === "patient";
+    who.textContent = (mine ? "You" : line.sender_name) + ":";
     var body = document.createElement("span");
     body.className = "video-chat-body";
     body.textContent = line.body;

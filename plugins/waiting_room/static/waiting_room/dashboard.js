@@ -108,9 +108,7 @@
     state.me = Object.assign({}, state.me || {}, event.detail);
     renderToolbar();
   });
-  document.addEventListener("waiting-room:alert", function (event) {
-    notice(event.detail.entry.name + " has waited " + Math.round(event.detail.waited_seconds / 60) + " minutes.");
-  });
+  document.addEventListener("waiting-room:alerted", function (event) { notice(event.detail.text); });
 
   // --- actions ------------------------------------------------------------------------
   function act(event, data) {
@@ -232,7 +230,7 @@
   });
 
   // --- toolbar: filters, sound, notifications, availability -------------------------------
-  Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (button) {
+  Array.prototype.forEach.call(document.querySelectorAll("button[data-filter]"), function (button) {
     button.addEventListener("click", function () {
       filter = button.dataset.filter;
       localStorage.setItem(FILTER, filter);
@@ -261,7 +259,7 @@
     }
   });
   function renderToolbar() {
-    Array.prototype.forEach.call(document.querySelectorAll("[data-filter]"), function (button) {
+    Array.prototype.forEach.call(document.querySelectorAll("button[data-filter]"), function (button) {
       var active = button.dataset.filter === filter;
       button.classList.toggle("active", active);
       button.setAttribute("aria-pressed", active ? "true" : "false");
