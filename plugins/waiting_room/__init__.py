@@ -114,20 +114,6 @@ def backoffice_dashboard_widgets() -> list[DashboardWidget]:
 
 
 @hookimpl
-def backoffice_settings() -> list[Setting]:
-    return [
-        Setting(
-            "WAITING_ROOM_PERSON_WORD",
-            "What staff alerts call the people waiting",
-            type="choice",
-            choices=("patient", "client"),
-            help='e.g. "3 clients have waited over 10 minutes"',
-            section="Waiting Room",
-        )
-    ]
-
-
-@hookimpl
 def backoffice_assets() -> Assets:
     return Assets(js=("waiting_room/notify.js",), css=("waiting_room/waiting_room.css",))
 
@@ -260,6 +246,14 @@ def backoffice_history_events() -> Iterable[DomainEvent]:
 def backoffice_settings() -> list[Setting]:
     room = "Waiting room"
     return [
+        Setting(
+            "WAITING_ROOM_PERSON_WORD",
+            "What staff alerts call the people waiting",
+            type="choice",
+            choices=("patient", "client"),
+            help='e.g. "3 clients have waited over 10 minutes"',
+            section=room,
+        ),
         Setting(
             "WAITING_ROOM_MESSAGE",
             "Waiting-room text",
