@@ -86,6 +86,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         views.register_core_views(appbuilder)
         for record in plugins.loaded():
             _register_plugin(app, appbuilder, plugins, hub, record)
+        _declare_events(app, plugins)
         _order_menu(appbuilder, plugins)
         plugins.states.bind(
             _switch_loader(app), app.config["PLUGIN_STATE_TTL"], on_change=_tell_pages(app)
@@ -106,6 +107,17 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         db.session.remove()
     _trust_proxies(app)
     return app
+
+
+def _declare_events(app: Flask, plugins: PluginManager) -> None:
+    """Build the domain-event catalogue; a plugin whose declarations are malformed fails."""
+    plugins.catalogue = {}
+    for record in plugins.loaded():
+        _guard(plugins, record, lambda r=record: plugins.declare_events(r.name))
+    strict = app.config.get("DOMAIN_EVENTS_STRICT")
+    if strict is None:
+        strict = bool(app.config.get("TESTING") or app.config.get("DEBUG"))
+    plugins.strict_events = bool(strict)
 
 
 def _trust_proxies(app: Flask) -> None:
@@ -217,11 +229,16 @@ def _register_plugin(
     app: Flask, appbuilder: AppBuilder, plugins: PluginManager, hub: Hub, record: PluginRecord
 ) -> None:
     before = set(app.blueprints)
+    views_before = len(appbuilder.baseviews)
     try:
         _guard(plugins, record, lambda: _register_parts(app, appbuilder, plugins, hub, record))
     finally:
         # Whatever got registered, even by a plugin that then failed, is gated by its state.
         record.blueprints |= set(app.blueprints) - before
+        # What `backoffice plugins uninstall` removes again.
+        record.view_menus |= {
+            view.class_permission_name for view in appbuilder.baseviews[views_before:]
+        }
 
 
 def _register_parts(
@@ -237,6 +254,8 @@ def _register_parts(
     for entry in plugins.call_one(name, "backoffice_views") or []:
         if not isinstance(entry, MenuView):
             raise TypeError(f"backoffice_views must return MenuView items, got {entry!r}")
+        if entry.label is not None:
+            record.menu_names |= {section, entry.label}
         if entry.label is None:
             appbuilder.add_view_no_menu(entry.view)
         else:
@@ -251,6 +270,7 @@ def _register_parts(
     for link in plugins.call_one(name, "backoffice_menu_links") or []:
         if not isinstance(link, MenuLink):
             raise TypeError(f"backoffice_menu_links must return MenuLink items, got {link!r}")
+        record.menu_names |= {section, link.label}
         appbuilder.add_link(
             link.label,
             href=link.href,

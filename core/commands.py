@@ -110,7 +110,10 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations, then create missing roles and permissions."""
     from core import migrate, roles
 
-    migrate.upgrade(revision)
+    try:
+        migrate.upgrade(revision)
+    except migrate.MissingRevisions as exc:
+        raise click.ClickException(str(exc)) from exc
     roles.sync()
     click.echo(f"Database upgraded to {revision}; roles and permissions synced.")
 
@@ -203,6 +206,38 @@ def plugins_enable(name: str) -> None:
 @with_appcontext
 def plugins_disable(name: str) -> None:
     _switch(name, False)
+
+
+@plugins_group.command("uninstall")
+@click.argument("name")
+@with_appcontext
+def plugins_uninstall(name: str) -> None:
+    """Downgrade NAME's migrations and remove its permissions, menus and switch (audited);
+    then ``pip uninstall`` its package and restart the workers."""
+    from core.uninstall import uninstall
+
+    try:
+        done = uninstall(name, actor="cli")
+    except PluginSwitchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(done.summary())
+    click.echo("Now remove its package (pip uninstall) and restart the workers.")
+
+
+@cli.command("events")
+@click.option("--markdown", is_flag=True, help="The table of docs/plugin-guide.md.")
+@with_appcontext
+def events_command(markdown: bool) -> None:
+    """The domain-event catalogue: every event the installed plugins declare."""
+    from core.events import catalogue_markdown, describe_payload
+
+    catalogue = plugin_manager().catalogue or {}
+    if markdown:
+        click.echo(catalogue_markdown(catalogue), nl=False)
+        return
+    for name in sorted(catalogue):
+        entry = catalogue[name]
+        click.echo(f"{name:<30} {entry.plugin:<14} {describe_payload(entry.spec.schema)}")
 
 
 @cli.command("seed-demo")

@@ -19,12 +19,15 @@ import subprocess
 import sys
 import time
 import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import redis
 import requests
+from flask import Flask
 from flask.testing import FlaskClient
 
 import core
@@ -312,3 +315,16 @@ class OwnRedis:
                 self.process.terminate()
             self.process.wait(10)
             self.process = None
+
+
+@contextmanager
+def unchecked_domain_events(app: Flask) -> Iterator[None]:
+    """Let through domain events that break the catalogue (they are logged instead), for
+    a test that feeds a listener a partial or malformed payload on purpose."""
+    plugins = app.extensions["backoffice.plugins"]
+    before = plugins.strict_events
+    plugins.strict_events = False
+    try:
+        yield
+    finally:
+        plugins.strict_events = before

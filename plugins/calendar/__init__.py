@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import MenuView, PluginInfo, hookimpl
+from core.api import EventSpec, MenuView, PluginInfo, hookimpl
 
 NAME = "calendar"
 
@@ -113,3 +113,19 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.calendar.demo import seed
 
     seed()
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.calendar.schemas import AppointmentEventSchema
+
+    return [
+        EventSpec(
+            "calendar.appointment_created", "An appointment was scheduled.", AppointmentEventSchema
+        ),
+        EventSpec(
+            "calendar.appointment_updated",
+            "An appointment changed (time, status, contact type, ...).",
+            AppointmentEventSchema,
+        ),
+    ]

@@ -138,3 +138,10 @@ def first_messages(errors: Mapping[str, Any]) -> dict[str, str]:
         else:
             flat[key] = str(value)
     return flat
+
+
+# --- domain events this plugin emits (the event catalogue) ------------------------------
+
+
+class AppointmentEventSchema(Schema):
+    appointment_id = fields.Integer(strict=True, required=True)

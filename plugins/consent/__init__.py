@@ -38,7 +38,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import Assets, MenuView, PluginInfo, SocketEvent, hookimpl
+from core.api import Assets, EventSpec, MenuView, PluginInfo, SocketEvent, hookimpl
 
 NAME = "consent"
 
@@ -130,3 +130,26 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
         "Staff": records,
         "Practice Admin": admin,
     }
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.consent.schemas import ConsentDecisionEventSchema, SessionLinkSentEventSchema
+
+    return [
+        EventSpec(
+            "consent.recorded",
+            "The client consented to telehealth, verbally or signed in the portal.",
+            ConsentDecisionEventSchema,
+        ),
+        EventSpec(
+            "consent.declined",
+            "The client declined the portal consent form.",
+            ConsentDecisionEventSchema,
+        ),
+        EventSpec(
+            "consent.session_link_sent",
+            "The session link went to the client by SMS or email.",
+            SessionLinkSentEventSchema,
+        ),
+    ]

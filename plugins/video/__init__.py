@@ -27,6 +27,7 @@ from flask import Blueprint, Flask
 from core.api import (
     Assets,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -149,3 +150,26 @@ def backoffice_startup(app: Flask) -> None:
     from plugins.video.service import ice_servers
 
     ice_servers()  # a malformed STUN/TURN setting fails the plugin at boot, visibly
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.video.schemas import (
+        SessionEndedEventSchema,
+        SessionEventSchema,
+        SessionSentBackEventSchema,
+    )
+
+    return [
+        EventSpec(
+            "session.started",
+            "The second participant joined the video session.",
+            SessionEventSchema,
+        ),
+        EventSpec("session.ended", "A clinician ended the video session.", SessionEndedEventSchema),
+        EventSpec(
+            "session.sent_back",
+            "A clinician sent the patient from the call back to the waiting room.",
+            SessionSentBackEventSchema,
+        ),
+    ]

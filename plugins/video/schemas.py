@@ -69,3 +69,37 @@ class ChatSchema(Schema):
     def not_blank(self, data: dict[str, Any], **_kwargs: Any) -> None:
         if not str(data.get("body", "")).strip():
             raise ValidationError("write something", "body")
+
+
+# --- domain events this plugin emits (the event catalogue) ------------------------------
+
+
+def _ref() -> fields.Integer:
+    return fields.Integer(strict=True, required=True, allow_none=True)
+
+
+class SessionEventSchema(Schema):
+    """``service.domain_payload``: ids and times, no names."""
+
+    session_id = fields.Integer(strict=True, required=True)
+    reference = fields.String(required=True)
+    entry_id = _ref()
+    waiting_entry_id = _ref()
+    provider_id = _ref()
+    clinician_id = _ref()
+    client_id = _ref()
+    status = fields.String(required=True)
+    started_at = fields.DateTime(required=True, allow_none=True)
+    ended_at = fields.DateTime(required=True, allow_none=True)
+    duration_seconds = _ref()
+
+
+class SessionEndedEventSchema(SessionEventSchema):
+    participants = fields.Integer(strict=True, required=True)
+    ended_by = _ref()
+
+
+class SessionSentBackEventSchema(Schema):
+    entry_id = _ref()
+    session_id = fields.Integer(strict=True, required=True)
+    by = _ref()

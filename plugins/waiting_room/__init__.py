@@ -30,6 +30,7 @@ from core.api import (
     Assets,
     DashboardWidget,
     DomainEvent,
+    EventSpec,
     MenuView,
     PluginInfo,
     SocketContext,
@@ -156,3 +157,42 @@ def backoffice_startup(app: Flask) -> None:
         return widget_summary(user_id)
 
     app.add_template_global(summary, "waiting_room_summary")
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.waiting_room import schemas as s
+
+    return [
+        EventSpec(
+            "patient.arrived", "A patient checked in to the waiting room.", s.EntryEventSchema
+        ),
+        EventSpec("patient.admitted", "Staff admitted the patient.", s.AdmittedEventSchema),
+        EventSpec(
+            "patient.transferred",
+            "The patient moved to another provider.",
+            s.TransferredEventSchema,
+        ),
+        EventSpec(
+            "patient.sent_back",
+            "Staff sent an admitted patient back to waiting.",
+            s.ByStaffEventSchema,
+        ),
+        EventSpec("patient.left", "The patient left, or stayed away too long.", s.LeftEventSchema),
+        EventSpec(
+            "patient.removed", "Staff ended the visit: removed or no-show.", s.RemovedEventSchema
+        ),
+        EventSpec(
+            "patient.message_sent",
+            "A chat message between staff and the patient.",
+            s.MessageEventSchema,
+        ),
+        EventSpec(
+            "patient.copay_updated", "The copay's status or amount changed.", s.ByStaffEventSchema
+        ),
+        EventSpec(
+            "patient.waiting_long",
+            "A long-wait alert went to a provider or the practice.",
+            s.WaitingLongEventSchema,
+        ),
+    ]

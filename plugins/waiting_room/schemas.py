@@ -115,3 +115,65 @@ class DeviceCheckSchema(Schema):
 
 class LeaveSchema(Schema):
     """The patient chose to leave the waiting room."""
+
+
+# --- domain events this plugin emits (the event catalogue) ------------------------------
+
+
+def _ref(**options: bool) -> fields.Integer:
+    return fields.Integer(strict=True, allow_none=True, **options)
+
+
+def _when() -> fields.DateTime:
+    return fields.DateTime(required=True, allow_none=True)
+
+
+class EntryEventSchema(Schema):
+    """The keys every waiting-room event carries (``room.domain_payload``): ids, no names."""
+
+    entry_id = _id(required=True)
+    status = fields.String(required=True)
+    invite_id = _ref(required=True)
+    invite_kind = fields.String(required=True)
+    client_id = _ref(required=True)
+    provider_id = _ref(required=True)
+    arrived_at = _when()
+    admitted_at = _when()
+    ended_at = _when()
+    waited_seconds = _ref(required=True)
+    copay_status = fields.String(required=True, validate=validate.OneOf(COPAY_STATUSES))
+    copay_cents = _ref(required=True)
+
+
+class AdmittedEventSchema(EntryEventSchema):
+    admitted_by = _ref(required=True)
+    session_url = fields.String(required=True, allow_none=True)
+
+
+class ByStaffEventSchema(EntryEventSchema):
+    by = _ref(required=True)
+
+
+class TransferredEventSchema(EntryEventSchema):
+    from_provider_id = _ref(required=True)
+    to_provider_id = _ref(required=True)
+    transferred_by = _ref(required=True)
+
+
+class RemovedEventSchema(ByStaffEventSchema):
+    reason = fields.String(required=True, validate=validate.OneOf(("removed", "no_show")))
+
+
+class LeftEventSchema(EntryEventSchema):
+    reason = fields.String(
+        required=True, validate=validate.OneOf(("patient_left", "grace_expired"))
+    )
+
+
+class MessageEventSchema(EntryEventSchema):
+    sender = fields.String(required=True, validate=validate.OneOf(("staff", "patient")))
+
+
+class WaitingLongEventSchema(EntryEventSchema):
+    level = fields.String(required=True, validate=validate.OneOf(("provider", "practice")))
+    waiting_seconds = fields.Integer(strict=True, required=True)

@@ -7,7 +7,15 @@ from typing import Any
 from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, fields
 
-from core.api import DomainEvent, MenuView, PluginInfo, SocketContext, SocketEvent, hookimpl
+from core.api import (
+    DomainEvent,
+    EventSpec,
+    MenuView,
+    PluginInfo,
+    SocketContext,
+    SocketEvent,
+    hookimpl,
+)
 
 RECEIVED: list[DomainEvent] = []
 
@@ -24,6 +32,10 @@ class HelloView(BaseView):
 
 class EchoSchema(Schema):
     text = fields.String(required=True)
+
+
+class GreetedSchema(Schema):
+    id = fields.Integer(strict=True, required=True)
 
 
 def echo(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
@@ -50,3 +62,8 @@ def backoffice_socket_events() -> list[SocketEvent]:
 @hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
     RECEIVED.append(event)
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    return [EventSpec("partner_hello.greeted", "Someone said hello.", GreetedSchema)]
