@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -238,6 +239,27 @@ def events_command(markdown: bool) -> None:
     for name in sorted(catalogue):
         entry = catalogue[name]
         click.echo(f"{name:<30} {entry.plugin:<14} {describe_payload(entry.spec.schema)}")
+
+
+@cli.command("new-plugin", with_appcontext=False)
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    default=".",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to create the project in (default: here).",
+)
+def new_plugin(name: str, parent: Path) -> None:
+    """Scaffold a pip-installable plugin package NAME of the standard shape."""
+    from core.scaffold import ScaffoldError, create
+
+    try:
+        target = create(name, parent)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Wrote {target}")
+    click.echo(f"Next: pip install -e {target} && backoffice db upgrade && (cd {target} && pytest)")
 
 
 @cli.command("seed-demo")

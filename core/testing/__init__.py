@@ -17,8 +17,10 @@ import shutil
 import socket
 import subprocess
 import sys
+import sysconfig
 import time
 import uuid
+import venv
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -177,6 +179,8 @@ class LiveServer:
 
     database_url: str
     instance_dir: Path
+    #: The interpreter it runs under, e.g. a :class:`PluginEnvironment`'s.
+    python: str = sys.executable
     async_mode: str = "threading"
     message_queue: str = ""
     extra_env: dict[str, str] = field(default_factory=dict)
@@ -214,7 +218,7 @@ class LiveServer:
         self.log_path = self.instance_dir / f"server-{self.port}.log"
         log = self.log_path.open("ab")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "core.cli", "run"],
+            [self.python, "-m", "core.cli", "run"],
             cwd=HOST_ROOT,
             env=self.environment(),
             stdout=log,
@@ -253,7 +257,7 @@ class LiveServer:
     def cli(self, *args: str) -> subprocess.CompletedProcess[str]:
         """Run ``backoffice ARGS`` against this server's database."""
         return subprocess.run(
-            [sys.executable, "-m", "core.cli", *args],
+            [self.python, "-m", "core.cli", *args],
             cwd=HOST_ROOT,
             env=self.environment(),
             capture_output=True,
@@ -328,3 +332,56 @@ def unchecked_domain_events(app: Flask) -> Iterator[None]:
         yield
     finally:
         plugins.strict_events = before
+
+
+@dataclass
+class PluginEnvironment:
+    """A throwaway virtualenv that sees the host's installed packages (a ``.pth`` file adds
+    the host environment's site-packages) and gets a partner's project with a real
+    ``pip install``: what a practice does, without touching the host's environment."""
+
+    root: Path
+    host_site: str = field(default_factory=lambda: sysconfig.get_paths()["purelib"])
+
+    @property
+    def python(self) -> str:
+        return str(self.root / "bin" / "python")
+
+    def create(self) -> PluginEnvironment:
+        venv.EnvBuilder(with_pip=False, symlinks=True).create(self.root)
+        site = self.run("-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])")
+        pth = Path(site.stdout.strip()) / "_backoffice_host.pth"
+        pth.write_text(f"import site; site.addsitedir({self.host_site!r})\n", encoding="utf-8")
+        return self
+
+    def run(
+        self,
+        *args: str,
+        cwd: Path | None = None,
+        env: dict[str, str] | None = None,
+        timeout: float = 600,
+    ) -> subprocess.CompletedProcess[str]:
+        """``python ARGS`` in this environment; fails with the output when it exits non-zero."""
+        done = subprocess.run(
+            [self.python, *args],
+            cwd=cwd,
+            env={**os.environ, "PYTHONNOUSERSITE": "1", **(env or {})},
+            capture_output=True,
+            text=True,
+            timeout=timeout,
+        )
+        if done.returncode != 0:
+            raise AssertionError(
+                f"{' '.join(args)} exited {done.returncode}:\n{done.stdout[-4000:]}"
+                f"\n{done.stderr[-4000:]}"
+            )
+        return done
+
+    def pip_install(self, project: Path, *, editable: bool = False) -> None:
+        """Build and install ``project`` offline (the host already brings its dependencies)."""
+        flags = ["--no-deps", "--no-build-isolation", "--no-index", "--disable-pip-version-check"]
+        target = ["-e", str(project)] if editable else [str(project)]
+        self.run("-m", "pip", "install", "--quiet", *flags, *target)
+
+    def backoffice(self, *args: str, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+        return self.run("-m", "core.cli", *args, env=env)

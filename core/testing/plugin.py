@@ -18,7 +18,9 @@ under test once, in ``pytest.ini``/``pyproject.toml``::
   ``/staff`` and ``/patient``;
 - ``outbox`` (every email and SMS the app recorded) and ``smtp_capture`` (a real aiosmtpd
   server; pass ``smtp_capture.config`` to ``make_app``);
-- ``live_server_factory``, ``live_server``, ``redis_url``, ``own_redis``.
+- ``live_server_factory``, ``live_server``, ``redis_url``, ``own_redis``;
+- ``plugin_environment``: a throwaway virtualenv that sees the host's packages, for a
+  real ``pip install`` of a plugin project (``LiveServer(python=env.python, ...)``).
 """
 
 from __future__ import annotations
@@ -44,6 +46,7 @@ from core.testing import (
     DatabaseFactory,
     LiveServer,
     OwnRedis,
+    PluginEnvironment,
     base_overrides,
     free_port,
     login,
@@ -401,3 +404,8 @@ def own_redis() -> Iterator[OwnRedis]:
     server = OwnRedis().start()
     yield server
     server.stop()
+
+
+@pytest.fixture
+def plugin_environment(tmp_path: Path) -> PluginEnvironment:
+    return PluginEnvironment(tmp_path / "venv").create()
