@@ -12,6 +12,7 @@ from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
 from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from flask_appbuilder import Model
 
 from core.app import plugin_manager
@@ -70,7 +71,7 @@ def missing_revisions() -> list[str]:
     for head in heads:
         try:
             script.get_revision(head)
-        except ResolutionError:
+        except (ResolutionError, CommandError):
             missing.append(head)
     return missing
 
