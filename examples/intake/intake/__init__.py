@@ -151,10 +151,19 @@ def backoffice_startup(app: Any) -> None:
     app.add_template_global(open_count, "intake_open_count")
 
 
-# HELP ARTICLE: help/intake.md ships in the package (package-data). Return it from the
-# Help Center's article hook, e.g. (name as the host's hook reference gives it):
+# HELP ARTICLE: help/intake.md ships in the package (package-data), in the Help Center's
+# format (a `title:`/`audience:`/`pages:` header). Wired once the Help Center's hook is in
+# the host (core.api.HelpArticle and backoffice_help_articles), the lead adds:
+#
 #     @hookimpl
-#     def backoffice_help_articles(): return [HelpArticle("intake", HELP_ARTICLE.read_text())]
+#     def backoffice_help_articles() -> list[HelpArticle]:
+#         return HelpArticle.from_folder(HELP_ARTICLE.parent)
 
-# REPORT COLUMN: the reporting plugin's report-column hook goes here: "Intake answered"
-# per visit, from intake.service.answered_visits(entry_ids) (one query for a whole report).
+# REPORT COLUMN: "Intake answered" per visit. Wired once Reporting's hook is in the host
+# (core.api.ReportColumn and backoffice_report_columns), the lead adds:
+#
+#     @hookimpl
+#     def backoffice_report_columns() -> list[ReportColumn]:
+#         from intake.service import answered_column
+#
+#         return [ReportColumn("intake_answered", "Intake answered", answered_column)]

@@ -88,3 +88,11 @@ def answered_visits(entry_ids: list[int]) -> set[int]:
         IntakeForm.entry_id.in_(entry_ids), IntakeForm.status == COMPLETED
     )
     return set(db_session().scalars(query))
+
+
+def answered_column(visits: list[dict[str, Any]]) -> dict[int, str]:
+    """The report column's values for a page of visits (each with ``id`` and
+    ``entry_id``): "yes" when that visit's questionnaire was answered, else "no"."""
+    entry_ids = [v["entry_id"] for v in visits if isinstance(v.get("entry_id"), int)]
+    answered = answered_visits(entry_ids) if entry_ids else set()
+    return {v["id"]: "yes" if v.get("entry_id") in answered else "no" for v in visits}

@@ -127,5 +127,23 @@ def test_switched_off_at_runtime_it_is_gone_and_hears_nothing(
 
 def test_the_help_article_ships_with_the_package() -> None:
     article = importlib.resources.files("intake").joinpath("help", "intake.md").read_text()
-    assert article.startswith("# Intake questionnaires")
+    assert article.startswith("---\ntitle: Intake questionnaires\n")  # the Help Center's header
     assert "Settings → Intake" in article
+
+
+def test_the_report_column_answers_a_page_of_visits_in_one_go(
+    plugin_app: Flask, staff_client: FlaskClient
+) -> None:
+    from intake.service import answered_column
+
+    arrive(plugin_app, 801)
+    arrive(plugin_app, 802)
+    form_id = form_id_of(plugin_app, 801)
+    page = staff_client.get(f"/intake/answer/{form_id}")
+    staff_client.post(
+        f"/intake/answer/{form_id}",
+        data={"answer": ["a", "b", "c"], "csrf_token": csrf_token_from(page.text)},
+    )
+    visits = [{"id": 1, "entry_id": 801}, {"id": 2, "entry_id": 802}, {"id": 3, "entry_id": None}]
+    with plugin_app.app_context():
+        assert answered_column(visits) == {1: "yes", 2: "no", 3: "no"}
