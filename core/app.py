@@ -115,6 +115,9 @@ def _declare_events(app: Flask, plugins: PluginManager) -> None:
     for record in plugins.loaded():
         _guard(plugins, record, lambda r=record: plugins.declare_events(r.name))
     strict = app.config.get("DOMAIN_EVENTS_STRICT")
+    raw = os.environ.get(default_config.ENV_PREFIX + "DOMAIN_EVENTS_STRICT")
+    if strict is None and raw is not None:
+        strict = default_config._parse(raw, False)
     if strict is None:
         strict = bool(app.config.get("TESTING") or app.config.get("DEBUG"))
     plugins.strict_events = bool(strict)

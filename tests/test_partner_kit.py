@@ -241,6 +241,9 @@ def test_production_logs_a_broken_event_and_still_delivers_it(
         emit_domain_event("patient.arrived", {"entry_id": 7}, source="test")
     assert "does not match its declared payload" in caplog.text
     assert app.extensions["backoffice.plugins"].strict_events is False
+    strict = make_app(TESTING=False, DOMAIN_EVENTS_STRICT=True)
+    with strict.app_context(), pytest.raises(EventContractError):
+        emit_domain_event("patient.arrived", {"entry_id": 7}, source="test")
 
 
 def test_the_admin_page_lists_the_catalogue(
