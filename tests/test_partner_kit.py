@@ -234,12 +234,19 @@ def test_undeclared_or_mismatched_events_raise_in_tests(app: Flask) -> None:
 
 
 def test_production_logs_a_broken_event_and_still_delivers_it(
-    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+    partner_plugins: Path, make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
 ) -> None:
+    import bo_partner_hello  # type: ignore[import-not-found]
+
+    bo_partner_hello.RECEIVED.clear()
     app = make_app(TESTING=False)
     with app.app_context(), caplog.at_level(logging.ERROR, logger="core.plugins"):
         emit_domain_event("patient.arrived", {"entry_id": 7}, source="test")
+        emit_domain_event("kit.undeclared", {}, source="test")
     assert "does not match its declared payload" in caplog.text
+    assert "'kit.undeclared' (from test) is not declared" in caplog.text
+    heard = [e.name for e in bo_partner_hello.RECEIVED]
+    assert heard == ["patient.arrived", "kit.undeclared"]
     assert app.extensions["backoffice.plugins"].strict_events is False
     strict = make_app(TESTING=False, DOMAIN_EVENTS_STRICT=True)
     with strict.app_context(), pytest.raises(EventContractError):
