@@ -115,10 +115,10 @@ INVITE_TTL = 24 * 3600  # default lifetime of a patient invite link (seconds)
 INVITE_ENDPOINT = "waiting_room_patient.join"
 
 # --- The dock: sites opened inside the back office -------------------------
-DOCK_SITES: dict[str, str] = {
-    "Upload Site": "/static/backoffice/dock/upload.html",
-    "Patient Portal": "/static/backoffice/dock/portal.html",
-}
+# Menu sections whose pages open in the dock (the built-in Upload Site and Patient Portal).
+DOCK_SECTIONS: list[str] = ["Upload Site", "Patient Portal"]
+# External sites opened in the dock too, e.g. {"Lab results": "https://lab.example.org/"}.
+DOCK_SITES: dict[str, str] = {}
 
 # --- Demo -------------------------------------------------------------------
 DEMO_PASSWORD = ""

@@ -62,7 +62,7 @@ EXPIRED = Ending("expired", "Your session reached its maximum length; please sig
 
 
 def all_rules() -> list[GroupRule]:
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     rules = list(CORE_RULES)
     plugins = plugin_manager()

@@ -22,23 +22,30 @@ from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
     API_VERSION,
+    AUDIENCES,
     Assets,
     DashboardWidget,
     DomainEvent,
     EventSpec,
     GroupRule,
+    HelpArticle,
     MenuLink,
     MenuView,
     PluginInfo,
+    PortalActivity,
     PortalSection,
     Setting,
     SocketContext,
     SocketError,
     SocketEvent,
+    TourStep,
 )
 
 __all__ = [
     "API_VERSION",
+    "AUDIENCES",
+    "HelpArticle",
+    "TourStep",
     "MAX_ID",
     "Assets",
     "DashboardWidget",
@@ -49,7 +56,9 @@ __all__ = [
     "MenuLink",
     "MenuView",
     "Model",
+    "PORTAL_EXTENSION",
     "PluginInfo",
+    "PortalActivity",
     "PortalSection",
     "Setting",
     "SocketContext",
@@ -73,6 +82,10 @@ __all__ = [
     "normalise_phone",
     "notify",
     "portal_client",
+    "portal_activity",
+    "portal_link",
+    "portal_required",
+    "portal_sections",
     "practice_timezone",
     "public_route",
     "rate_limited",
@@ -115,13 +128,13 @@ def audit(
 
 def emit_domain_event(name: str, payload: dict[str, Any], *, source: str) -> None:
     """Tell every enabled plugin that something happened."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     plugin_manager().emit(DomainEvent(name=name, payload=payload, source=source))
 
 
 def is_plugin_enabled(name: str) -> bool:
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     return plugin_manager().states.is_enabled(name)
 
@@ -232,8 +245,85 @@ def setting(key: str) -> Any:
     return current_app.config[key]
 
 
+#: Where the patient-portal plugin registers itself (``app.extensions``): an object with
+#: ``name`` (the plugin's), ``client()`` (the signed-in Client or None), ``sign_in_url(next)``
+#: and ``link(client_id, next)`` (a signed sign-in link).
+PORTAL_EXTENSION = "backoffice.portal"
+
+
+def _portal() -> Any:
+    from flask import current_app
+
+    provider = current_app.extensions.get(PORTAL_EXTENSION)
+    if provider is None or not is_plugin_enabled(provider.name):
+        return None
+    return provider
+
+
 def portal_client() -> Client | None:
-    """The client signed in to the patient portal in this request, or ``None``."""
+    """The client signed in to the patient portal in this request, or ``None`` (also when
+    no portal plugin is enabled). Looked up once per request."""
     from flask import g
 
-    return getattr(g, "portal_client", None)
+    if "portal_client" not in g:
+        provider = _portal()
+        g.portal_client = provider.client() if provider is not None else None
+    client: Client | None = g.portal_client
+    return client
+
+
+def portal_required(view: Any) -> Any:
+    """Decorate a portal section's view: without a signed-in client the patient is sent to
+    the portal's sign-in page (and back afterwards); 404 when no portal plugin is enabled.
+    Put it under ``@public_route(reason)``."""
+    import functools
+
+    from flask import abort, redirect, request
+
+    @functools.wraps(view)
+    def guarded(*args: Any, **kwargs: Any) -> Any:
+        if portal_client() is None:
+            provider = _portal()
+            if provider is None:
+                abort(404)
+            back = request.full_path.rstrip("?") if request.method == "GET" else None
+            return redirect(provider.sign_in_url(back), 303)
+        return view(*args, **kwargs)
+
+    return guarded
+
+
+def portal_link(client_id: int, next_path: str | None = None) -> str | None:
+    """A signed, expiring link that signs the client in to the patient portal (then opens
+    ``next_path``, a ``/portal/...`` path), for any message the practice sends them;
+    ``None`` when no portal plugin is enabled."""
+    provider = _portal()
+    return None if provider is None else str(provider.link(client_id, next_path))
+
+
+def portal_sections() -> list[PortalSection]:
+    """Every enabled plugin's patient-portal sections (``backoffice_portal_sections``), in
+    their order."""
+    from core.app import plugin_manager
+
+    found: list[PortalSection] = []
+    for _name, sections in plugin_manager().call_each("backoffice_portal_sections"):
+        found += [s for s in sections or () if isinstance(s, PortalSection)]
+    return sorted(found, key=lambda s: (s.order, s.title))
+
+
+def portal_activity(client_id: int) -> list[PortalActivity]:
+    """What the client did in the portal, as every enabled plugin reports it
+    (``backoffice_portal_activity``), newest first."""
+    from core.app import plugin_manager
+
+    found: list[PortalActivity] = []
+    for name, items in plugin_manager().call_each(
+        "backoffice_portal_activity", client_id=client_id
+    ):
+        found += [
+            item if item.source else PortalActivity(item.at, item.kind, item.summary, name)
+            for item in items or ()
+            if isinstance(item, PortalActivity)
+        ]
+    return sorted(found, key=lambda item: item.at, reverse=True)

@@ -21,7 +21,7 @@ from core.database import UNAVAILABLE_MESSAGE, db, engine_options, is_unavailabl
 from core.inputs import init_inputs
 from core.messaging import mail
 from core.models import PluginState
-from core.plugins import PluginManager, PluginRecord
+from core.plugins import EXTENSION, PluginManager, PluginRecord, plugin_manager
 from core.practice import zone_of
 from core.realtime import Hub, init_realtime
 from core.security import init_security
@@ -63,7 +63,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
     app.register_error_handler(Exception, _unavailable_or_raise)
     init_inputs(app)  # before any route: it bounds the <int:...> converter
 
-    app.extensions["backoffice.plugins"] = plugins
+    app.extensions[EXTENSION] = plugins
     app.config["SQLALCHEMY_ENGINE_OPTIONS"] = engine_options(app.config)
     db.init_app(app)
     mail.init_app(app)
@@ -356,7 +356,7 @@ def housekeeping(app: Flask) -> None:
     from core.realtime import drop_ended_logins, socketio_of
 
     socketio = socketio_of(app)
-    plugins = app.extensions["backoffice.plugins"]
+    plugins = app.extensions[EXTENSION]
     while True:
         socketio.sleep(max(min(float(app.config["PLUGIN_STATE_TTL"]), 1.0), 0.2))
         with app.app_context():
@@ -367,13 +367,6 @@ def housekeeping(app: Flask) -> None:
                 log.warning("housekeeping: %s", str(exc).splitlines()[0])
             finally:
                 db.session.remove()
-
-
-def plugin_manager() -> PluginManager:
-    from flask import current_app
-
-    manager: PluginManager = current_app.extensions["backoffice.plugins"]
-    return manager
 
 
 def _gate_disabled_plugins() -> None:
@@ -439,6 +432,7 @@ def _shell_context() -> dict[str, Any]:
     plugins = plugin_manager()
     return {
         "dock_sites": current_app.config["DOCK_SITES"],
+        "dock_sections": current_app.config["DOCK_SECTIONS"],
         "plugin_assets": _enabled_assets(plugins),
         "practice_name": current_app.config["PRACTICE_NAME"],
     }

@@ -10,9 +10,9 @@ from flask import current_app
 from sqlalchemy import func, select
 
 from core import access, roles
-from core.app import plugin_manager
 from core.database import db
 from core.models import Client
+from core.plugins import plugin_manager
 
 DEMO_USERS = (
     ("admin", "Ada", "Admin", roles.ADMIN),

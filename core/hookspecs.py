@@ -21,13 +21,16 @@ if TYPE_CHECKING:
         DomainEvent,
         EventSpec,
         GroupRule,
+        HelpArticle,
         MenuLink,
         MenuView,
         PluginInfo,
+        PortalActivity,
         PortalSection,
         Setting,
         SocketContext,
         SocketEvent,
+        TourStep,
     )
 
 PROJECT_NAME = "backoffice"
@@ -131,6 +134,22 @@ def backoffice_settings() -> list[Setting]:
 @hookspec
 def backoffice_portal_sections() -> list[PortalSection]:
     """Sections the plugin adds to the patient portal."""
+
+
+@hookspec
+def backoffice_help_articles() -> list[HelpArticle]:
+    """Knowledge Base articles (Markdown) for the Help Center, e.g. ``HelpArticle.from_folder``."""
+
+
+@hookspec
+def backoffice_tour_steps() -> list[TourStep]:
+    """Stops of the feature tour on the plugin's pages, ordered by ``order`` across plugins."""
+
+
+@hookspec
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    """What the client did in the patient portal through this plugin (newest first), for
+    the staff's portal activity page."""
 
 
 @hookspec

@@ -15,8 +15,8 @@ from alembic.script.revision import ResolutionError
 from alembic.util import CommandError
 from flask_appbuilder import Model
 
-from core.app import plugin_manager
 from core.database import db, metadata
+from core.plugins import plugin_manager
 
 CORE_MIGRATIONS = Path(__file__).parent / "migrations"
 CORE_BRANCH = "core"
@@ -148,5 +148,29 @@ def _only_tables(tables: set[str]) -> Any:
 def differences() -> list[Any]:
     """What autogenerate would change: empty when the database matches the models."""
     with db.engine.connect() as connection:
-        context = MigrationContext.configure(connection, opts={"compare_type": True})
+        opts: dict[str, Any] = {"compare_type": True}
+        virtual = _sqlite_virtual_tables(connection)
+        if virtual:
+            opts["include_object"] = _not_virtual(virtual)
+        context = MigrationContext.configure(connection, opts=opts)
         return list(compare_metadata(context, metadata))
+
+
+def _sqlite_virtual_tables(connection: Any) -> set[str]:
+    """SQLite virtual tables (e.g. an FTS5 search index) and their shadow tables: made by
+    a migration's own SQL, described by no model."""
+    if connection.dialect.name != "sqlite":
+        return set()
+    from sqlalchemy import text
+
+    names = connection.execute(text("SELECT name, sql FROM sqlite_master WHERE type = 'table'"))
+    rows = list(names)
+    virtual = {n for n, sql in rows if (sql or "").upper().startswith("CREATE VIRTUAL TABLE")}
+    return {n for n, _sql in rows if any(n == v or n.startswith(v + "_") for v in virtual)}
+
+
+def _not_virtual(virtual: set[str]) -> Any:
+    def include(obj: Any, name: str | None, type_: str, reflected: bool, compare_to: Any) -> bool:
+        return not (type_ == "table" and reflected and compare_to is None and name in virtual)
+
+    return include

@@ -71,6 +71,17 @@ class PluginRecord:
         return Path(self.module.__file__).parent
 
 
+EXTENSION = "backoffice.plugins"
+
+
+def plugin_manager() -> PluginManager:
+    """The plugin manager of the current app (the host puts it in ``app.extensions``)."""
+    from flask import current_app
+
+    manager: PluginManager = current_app.extensions[EXTENSION]
+    return manager
+
+
 class PluginSwitchError(Exception):
     """An enable/disable that the dependency rules refuse."""
 
@@ -90,6 +101,8 @@ class PluginManager:
         #: Raise on an undeclared or non-matching domain event (tests, debug) or log it.
         self.strict_events = False
         self._order: dict[str, list[PluginRecord]] = {}
+        # The order only changes when a plugin is found or fails; hooks run on every event.
+        self._loaded: list[PluginRecord] | None = None
 
     # --- discovery -----------------------------------------------------------
     def discover(self) -> None:
@@ -101,6 +114,8 @@ class PluginManager:
                 record.distribution = entry_point.dist.name
                 record.dist_version = entry_point.dist.version
             self.records[record.name] = record
+            self._loaded = None
+            self._order.clear()
             try:
                 module = entry_point.load()
                 self.pm.register(module, name=record.name)
@@ -110,6 +125,7 @@ class PluginManager:
             except Exception:
                 self.fail(record.name, traceback.format_exc())
         self._check_dependencies()
+        self._loaded = None
 
     def _check_hook_names(self, name: str, module: ModuleType) -> None:
         """A misspelt hook would be silently ignored: refuse the plugin instead. Hook
@@ -178,12 +194,18 @@ class PluginManager:
         record = self.records[name]
         record.error = error
         self._order.clear()
+        self._loaded = None
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
 
     # --- ordering ------------------------------------------------------------
     def loaded(self) -> list[PluginRecord]:
         """Plugins that loaded, dependencies first, then by menu order and name."""
+        if self._loaded is None:
+            self._loaded = self._dependency_order()
+        return list(self._loaded)
+
+    def _dependency_order(self) -> list[PluginRecord]:
         ready = [r for r in self.records.values() if not r.failed]
         ordered: list[PluginRecord] = []
         placed: set[str] = set()

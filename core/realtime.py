@@ -51,6 +51,8 @@ class Hub:
     def __init__(self, plugins: PluginManager) -> None:
         self.plugins = plugins
         self.events: dict[tuple[str, str], tuple[str, SocketEvent]] = {}
+        # One schema instance per event: building one copies its fields, on every event.
+        self.schemas: dict[tuple[str, str], Any] = {}
 
     def add(self, plugin: str, event: SocketEvent) -> None:
         if event.namespace not in NAMESPACES:
@@ -61,6 +63,7 @@ class Hub:
         if key in self.events:
             raise ValueError(f"event {event.name!r} is already registered")
         self.events[key] = (plugin, event)
+        self.schemas[key] = event.schema()
 
     def dispatch(self, namespace: str, name: str, data: Any) -> dict[str, Any]:
         entry = self.events.get((namespace, name))
@@ -84,7 +87,7 @@ class Hub:
         if unstorable_text(data):
             return error_ack("invalid", UNSTORABLE_MESSAGE)
         try:
-            payload = event.schema().load({} if data is None else data)
+            payload = self.schemas[(namespace, name)].load({} if data is None else data)
         except ValidationError as exc:
             return error_ack("invalid", "the payload is not valid", fields=exc.messages)
         except Exception:  # e.g. a list where an object belongs

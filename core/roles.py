@@ -12,9 +12,9 @@ from typing import Any
 from flask import current_app
 from sqlalchemy import select
 
-from core.app import plugin_manager
 from core.database import db
 from core.models import AppliedGrant
+from core.plugins import plugin_manager
 
 ADMIN = "Admin"
 SECURITY_ADMIN = "Security Admin"

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 #: The plugin-API version this host implements. Plugins declare the one they target.
@@ -149,6 +151,88 @@ class PortalSection:
     endpoint: str
     order: int = 100
     icon: str = ""
+
+
+#: Who a help article is for.
+AUDIENCES = ("clinician", "practice admin", "security admin")
+
+
+@dataclass(frozen=True)
+class HelpArticle:
+    """A Knowledge Base article in Markdown.
+
+    ``pages`` are the pages it documents, for the "?" of context help: Flask endpoints
+    (``"CalendarView.index"``) or URL path prefixes (``"/calendar/"``). ``audience`` holds
+    values of :data:`AUDIENCES`. :meth:`from_folder` reads a plugin's ``help/*.md``.
+    """
+
+    slug: str
+    title: str
+    body: str
+    audience: tuple[str, ...] = ("clinician",)
+    pages: tuple[str, ...] = ()
+    order: int = 100
+
+    @classmethod
+    def from_folder(cls, folder: str | Path) -> list[HelpArticle]:
+        return list(_articles_in(str(folder)))
+
+
+@functools.cache
+def _articles_in(folder: str) -> tuple[HelpArticle, ...]:
+    return tuple(_parse_article(path) for path in sorted(Path(folder).glob("*.md")))
+
+
+def _parse_article(path: Path) -> HelpArticle:
+    """A Markdown file whose header lines (``key: value`` between ``---`` lines) give the
+    title, audience, pages and order; its name is the slug."""
+    text = path.read_text(encoding="utf-8")
+    header: dict[str, str] = {}
+    if text.startswith("---\n"):
+        head, _, text = text[4:].partition("\n---\n")
+        for line in head.splitlines():
+            key, _, value = line.partition(":")
+            header[key.strip().lower()] = value.strip().strip('"')
+    if "title" not in header:
+        raise ValueError(f"help article {path} has no title in its header")
+    audience = tuple(a.strip() for a in header.get("audience", "clinician").split(",") if a.strip())
+    unknown = set(audience) - set(AUDIENCES)
+    if unknown:
+        raise ValueError(f"help article {path}: unknown audience {', '.join(sorted(unknown))}")
+    return HelpArticle(
+        slug=path.stem,
+        title=header["title"],
+        body=text.strip() + "\n",
+        audience=audience,
+        pages=tuple(p.strip() for p in header.get("pages", "").split(",") if p.strip()),
+        order=int(header.get("order", "100")),
+    )
+
+
+@dataclass(frozen=True)
+class TourStep:
+    """One stop of the feature tour: the element (a CSS selector) on a page and what to say.
+
+    ``page`` is the page's URL path, or a function returning one for the signed-in user
+    (e.g. their next telehealth appointment), or ``None`` to leave the step out for them.
+    """
+
+    element: str
+    title: str
+    text: str
+    page: str | Callable[[], str | None]
+    order: int = 100
+
+
+@dataclass(frozen=True)
+class PortalActivity:
+    """One thing a client did in the patient portal (``at`` is naive UTC), listed for staff:
+    ``kind`` is a short word such as ``consent`` or ``upload``."""
+
+    at: Any
+    kind: str
+    summary: str
+    source: str = ""
 
 
 class SocketError(Exception):

@@ -21,10 +21,9 @@ from flask_appbuilder.security.sqla.models import assoc_permissionview_role
 from sqlalchemy import delete, select
 
 from core import audit
-from core.app import plugin_manager
 from core.database import db
 from core.models import AppliedGrant, GroupRuleState, PluginState
-from core.plugins import PluginSwitchError
+from core.plugins import PluginSwitchError, plugin_manager
 
 CORE_SECTIONS = {"Admin", "Security"}
 

@@ -42,7 +42,7 @@ class PluginsView(SwitchboardView):
     @expose("/")
     @has_access
     def list(self) -> Any:
-        from core.app import plugin_manager
+        from core.plugins import plugin_manager
 
         plugins = plugin_manager()
         rows = [
@@ -78,8 +78,8 @@ class EventCatalogueView(BaseView):
     @expose("/")
     @has_access
     def list(self) -> Any:
-        from core.app import plugin_manager
         from core.events import payload_fields
+        from core.plugins import plugin_manager
 
         plugins = plugin_manager()
         catalogue = plugins.catalogue or {}

@@ -59,6 +59,8 @@ ARGUMENTS = {
     "filename": "x_sep_missing.txt",
     "locale": "en",
     "group_by": "0",
+    "source": "nonexistent",
+    "slug": "nonexistent",
 }
 
 

@@ -192,6 +192,29 @@ def test_staff_heartbeats_are_written_in_batches(make_room: Any) -> None:
     assert counts.commits == 0
 
 
+DEVICE_CHECK = {"camera": True, "microphone": True}
+
+
+def device_check_counts(room: Room) -> tuple[Counts, dict[str, Any]]:
+    patient = room.patient(room.check_in(CODE_PAGE)["token"])
+    with counting(room.app) as counts:
+        view = ack_ok(patient.call("waiting_room.device_check", DEVICE_CHECK))
+    assert patient.received("waiting_room.status") == []  # its answer is the view
+    return counts, view
+
+
+def test_a_device_check_is_one_commit_and_does_not_grow_with_the_queue(room: Room) -> None:
+    staff = room.staff("frontdesk")
+    short, view = device_check_counts(room)
+    fill_queue(room, 25)
+    long, _ = device_check_counts(room)
+    assert short.commits == long.commits == 1
+    assert long.queries == short.queries
+    assert view["device_status"] == "ok" and view["version"] == view["entry_version"]
+    updates = [u for u in staff.received("waiting_room.update") if u["kind"] == "device"]
+    assert [u["entry"]["device"]["status"] for u in updates] == ["ok", "ok"]
+
+
 def test_only_the_patients_behind_a_departure_hear_of_it(room: Room) -> None:
     """An arrival moves nobody (the newest is last); an admission moves those behind it."""
     staff = room.staff("frontdesk")

@@ -224,7 +224,7 @@ def test_the_join_page_shows_the_practice_and_the_device_check(make_room: Any) -
     page = room.app.test_client().get(join_path(token))
     assert page.status_code == 200
     html = page.text
-    assert "Demo Behavioral Health" in html and 'id="wr-practice"' in html
+    assert "Demo Behavioral Health" in html and 'id="patient-practice"' in html
     assert "Grab a glass of water." in html
     assert 'id="wr-check-camera"' in html and 'id="wr-check-connection"' in html
     assert 'id="wr-dob"' not in html  # no identity check unless the practice asks
@@ -237,7 +237,7 @@ def test_the_join_page_shows_the_practice_and_the_device_check(make_room: Any) -
 
     with_logo = make_room(WAITING_ROOM_LOGO_URL="/static/logo.png", WAITING_ROOM_ASK_DOB=True)
     html = with_logo.app.test_client().get(join_path(with_logo.invite())).text
-    assert 'id="wr-logo"' in html and 'src="/static/logo.png"' in html
+    assert 'id="patient-logo"' in html and 'src="/static/logo.png"' in html
     assert 'id="wr-dob"' in html
 
 

@@ -121,8 +121,9 @@ def prepare_plugin(app: Flask, name: str) -> None:
     plugin: migrate its branch, sync its permissions and grants, switch it on. Fails the
     test with the plugin's traceback when it did not load."""
     from core import migrate, roles
-    from core.app import plugin_manager, set_plugin_enabled
+    from core.app import set_plugin_enabled
     from core.database import db
+    from core.plugins import plugin_manager
 
     with app.app_context():
         plugins = plugin_manager()

@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import EventSpec, MenuView, PluginInfo, hookimpl
+from core.api import EventSpec, MenuView, PluginInfo, PortalSection, Setting, hookimpl
 
 NAME = "calendar"
 
@@ -74,7 +74,29 @@ def backoffice_config_defaults() -> dict[str, Any]:
         "CALENDAR_ICS_PAST_DAYS": 60,
         "CALENDAR_ICS_FUTURE_DAYS": 365,
         "CALENDAR_ICS_FEED_DETAILS": "initials",
+        "CALENDAR_PORTAL_JOIN_MINUTES": 15,
     }
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting(
+            "CALENDAR_PORTAL_JOIN_MINUTES",
+            "Patients may join a telehealth appointment from (minutes before its start)",
+            type="int",
+            help="The Join button in the patient portal opens this many minutes early.",
+            section="Calendar",
+        )
+    ]
+
+
+@hookimpl
+def backoffice_portal_sections() -> list[PortalSection]:
+    return [
+        PortalSection("appointments", "Appointments", "calendar_portal.appointments", order=10),
+        PortalSection("visits", "Past visits", "calendar_portal.visits", order=60),
+    ]
 
 
 @hookimpl
@@ -91,9 +113,10 @@ def backoffice_views() -> list[MenuView]:
 
 @hookimpl
 def backoffice_blueprints() -> list[Blueprint]:
+    from plugins.calendar.portal import portal_pages
     from plugins.calendar.views import feed_pages
 
-    return [feed_pages]
+    return [feed_pages, portal_pages]
 
 
 @hookimpl
@@ -113,6 +136,89 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.calendar.demo import seed
 
     seed()
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+def _startable_appointment() -> object | None:
+    """The signed-in clinician's first telehealth appointment that may start now."""
+    from flask_login import current_user
+    from sqlalchemy import select
+
+    from core.api import db_session
+    from plugins.calendar.models import TELEHEALTH_STATUSES, Appointment
+
+    return db_session().scalar(
+        select(Appointment)
+        .where(
+            Appointment.clinician_id == int(current_user.id),
+            Appointment.contact_type == "Telehealth",
+            Appointment.status.in_(TELEHEALTH_STATUSES),
+            Appointment.recurrence == "none",
+        )
+        .order_by(Appointment.start_at.desc())
+        .limit(1)
+    )
+
+
+def _appointment_page() -> str | None:
+    from flask import url_for
+
+    appointment = _startable_appointment()
+    return url_for("CalendarView.show", pk=appointment.id) if appointment else None  # type: ignore[attr-defined]
+
+
+def _consent_page() -> str | None:
+    """The consent screen that Start Telehealth Session opens, with a start ticket."""
+    from urllib.parse import urlencode
+
+    from flask_login import current_user
+
+    from plugins.calendar.views import start_ticket
+
+    appointment = _startable_appointment()
+    if appointment is None:
+        return None
+    ticket = start_ticket(appointment, int(current_user.id))  # type: ignore[arg-type]
+    return "/consent/start?" + urlencode({"ticket": ticket})
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#calendar",
+            "Your calendar",
+            "Click a free slot to schedule an appointment; choose Telehealth as its contact type.",
+            "/calendar/",
+            order=30,
+        ),
+        TourStep(
+            "#start-telehealth",
+            "Start Telehealth Session",
+            "On a Telehealth appointment that is Confirmed, Checked-In or Occurred, this button "
+            "starts the session: consent first, then the link to the client.",
+            _appointment_page,
+            order=31,
+        ),
+        TourStep(
+            "#consent-verbal, #consent-on-file",
+            "Consent",
+            "Accept verbal consent, or send the consent form to the client's portal and be "
+            "notified when they sign. A valid consent on file skips this step.",
+            _consent_page,
+            order=32,
+        ),
+    ]
 
 
 @hookimpl

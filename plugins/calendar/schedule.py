@@ -116,6 +116,30 @@ def telehealth_refusal(contact_type: str, status: str, enabled: bool | None = No
     return None
 
 
+#: Statuses in which a patient may still join an appointment's waiting room.
+JOINABLE_STATUSES = ("Scheduled", "Confirmed", "Checked-In")
+
+
+def join_refusal(
+    contact_type: str,
+    status: str,
+    start: dt.datetime,
+    end: dt.datetime,
+    now: dt.datetime,
+    minutes_before: int,
+) -> str | None:
+    """Why a patient cannot join an appointment from the portal now, or ``None``."""
+    if contact_type != "Telehealth":
+        return f"This appointment is not by telehealth ({contact_type.lower()})."
+    if status not in JOINABLE_STATUSES:
+        return f"This appointment is {status.lower()}."
+    if now >= end:
+        return "This appointment is over."
+    if now < start - dt.timedelta(minutes=minutes_before):
+        return f"You can join from {minutes_before} minutes before the start."
+    return None
+
+
 # --- recurring series ----------------------------------------------------------------------
 
 
@@ -213,8 +237,10 @@ def occurrences(
     *,
     clinician_id: int | None = None,
     tz: ZoneInfo | None = None,
+    client_id: int | None = None,
 ) -> list[Occurrence]:
-    """Every occurrence overlapping ``[window_start, window_end)``, overlaps flagged."""
+    """Every occurrence overlapping ``[window_start, window_end)``, overlaps flagged (among
+    the ones returned: with ``client_id``, only that client's)."""
     zone = tz or practice_tz()
     first_day = (window_start - dt.timedelta(days=1)).date()
     query = (
@@ -237,6 +263,8 @@ def occurrences(
     )
     if clinician_id is not None:
         query = query.where(Appointment.clinician_id == clinician_id)
+    if client_id is not None:
+        query = query.where(Appointment.client_id == client_id)
     rows = list(session.scalars(query))
     found: list[Occurrence] = []
     series = [row for row in rows if row.is_series]

@@ -38,7 +38,16 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import Assets, EventSpec, MenuView, PluginInfo, SocketEvent, hookimpl
+from core.api import (
+    Assets,
+    EventSpec,
+    MenuView,
+    PluginInfo,
+    PortalActivity,
+    PortalSection,
+    SocketEvent,
+    hookimpl,
+)
 
 NAME = "consent"
 
@@ -96,6 +105,18 @@ def backoffice_blueprints() -> list[Blueprint]:
 
 
 @hookimpl
+def backoffice_portal_sections() -> list[PortalSection]:
+    return [PortalSection("consent", "Consent forms", "consent_portal.section", order=20)]
+
+
+@hookimpl
+def backoffice_portal_activity(client_id: int) -> list[PortalActivity]:
+    from plugins.consent.views import portal_activity
+
+    return portal_activity(client_id)
+
+
+@hookimpl
 def backoffice_socket_events() -> list[SocketEvent]:
     from plugins.consent.events import EVENTS
 
@@ -130,6 +151,31 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
         "Staff": records,
         "Practice Admin": admin,
     }
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#consent-records",
+            "Consent records",
+            "Every consent given or declined, verbal or signed in the portal, with its form "
+            "version and how long it is valid.",
+            "/consent/records/",
+            order=36,
+        )
+    ]
 
 
 @hookimpl

@@ -29,10 +29,13 @@ from core.api import (
     Client,
     InvalidRecipient,
     PatientInvite,
+    PortalActivity,
     audit,
     create_invite,
     db_session,
     emit_domain_event,
+    portal_client,
+    portal_required,
     practice_timezone,
     public_route,
     resolve_invite,
@@ -704,7 +707,7 @@ def _practice() -> str:
 
 
 def _portal_page(
-    consent_request: ConsentRequest, token: str, errors: dict[str, str], status: int = 200
+    consent_request: ConsentRequest, errors: dict[str, str], status: int = 200, **layout: Any
 ) -> Any:
     form = form_version(consent_request.form_version) or current_form()
     return render_template(
@@ -712,11 +715,11 @@ def _portal_page(
         consent_request=consent_request,
         client=consent_request.client,
         form=form,
-        token=token,
         errors=errors,
         typed=request.form,
         practice_name=_practice(),
         clinician_name=person(consent_request.clinician),
+        **layout,
     ), status
 
 
@@ -734,12 +737,12 @@ def form(token: str) -> Any:
         source=SOURCE,
     )
     db_session().commit()
-    return _portal_page(consent_request, token, {})
+    return _portal_page(consent_request, {})
 
 
-def _portal_refusal(consent_request: ConsentRequest, token: str, errors: dict[str, str]) -> Any:
+def _portal_refusal(consent_request: ConsentRequest, errors: dict[str, str], **layout: Any) -> Any:
     db_session().commit()  # the link's last use
-    return _portal_page(consent_request, token, errors, 400)
+    return _portal_page(consent_request, errors, 400, **layout)
 
 
 def check_signature(kind: str, value: str) -> str:
@@ -772,9 +775,16 @@ def answer(token: str) -> Any:
     if consent_request is None:
         db_session().commit()  # the link's last use
         return _portal_missing()
+    return _answer(consent_request)
+
+
+def _answer(consent_request: ConsentRequest, **layout: Any) -> Any:
+    """Record the client's decision on a form (from its link or from the portal)."""
     decision = request.form.get("decision", "")
     if decision not in ("accept", "decline"):
-        return _portal_refusal(consent_request, token, {"decision": "Accept or decline the form."})
+        return _portal_refusal(
+            consent_request, {"decision": "Accept or decline the form."}, **layout
+        )
     signature_kind = signature = None
     if decision == "accept":
         signature_kind = request.form.get("signature_kind", "")
@@ -782,7 +792,7 @@ def answer(token: str) -> Any:
         try:
             signature = check_signature(signature_kind, raw)
         except ValueError as exc:
-            return _portal_refusal(consent_request, token, {"signature": str(exc)})
+            return _portal_refusal(consent_request, {"signature": str(exc)}, **layout)
     form = form_version(consent_request.form_version) or current_form()
     record = new_record(
         client_id=consent_request.client_id,
@@ -821,4 +831,100 @@ def answer(token: str) -> Any:
         accepted=record.decision == "accepted",
         client=consent_request.client,
         practice_name=_practice(),
+        **layout,
     )
+
+
+# --- the consent section of the patient portal (the client is signed in) -----------------------
+
+SECTION_REASON = (
+    "the patient portal's consent section; the client's portal sign-in is the key and only "
+    "their own forms are shown"
+)
+SECTION_LAYOUT = {"portal_layout": "portal/section.html", "portal_section": "consent"}
+
+
+def _open_requests(client_id: int) -> list[ConsentRequest]:
+    """The client's forms still waiting for an answer, newest first."""
+    answered = select(ConsentRecord.request_id).where(ConsentRecord.request_id.is_not(None))
+    return list(
+        db_session().scalars(
+            select(ConsentRequest)
+            .join(PatientInvite, PatientInvite.id == ConsentRequest.invite_id)
+            .where(
+                ConsentRequest.client_id == client_id,
+                ConsentRequest.id.not_in(answered),
+                PatientInvite.revoked_at.is_(None),
+                PatientInvite.expires_at > utcnow(),
+            )
+            .order_by(ConsentRequest.created_at.desc(), ConsentRequest.id.desc())
+        )
+    )
+
+
+@portal_pages.route("/portal/forms", methods=["GET"])
+@public_route(SECTION_REASON)
+@portal_required
+def section() -> Any:
+    client = portal_client()
+    assert client is not None  # portal_required
+    records = list(
+        db_session().scalars(
+            select(ConsentRecord)
+            .where(ConsentRecord.client_id == client.id)
+            .order_by(ConsentRecord.recorded_at.desc(), ConsentRecord.id.desc())
+            .limit(20)
+        )
+    )
+    return render_template(
+        "consent/portal_section.html",
+        pending=_open_requests(client.id),
+        records=records,
+        local=local,
+        client=client,
+        practice_name=_practice(),
+        **SECTION_LAYOUT,
+    )
+
+
+@portal_pages.route("/portal/forms/<int:pk>", methods=["GET", "POST"])
+@public_route(SECTION_REASON)
+@portal_required
+def section_form(pk: int) -> Any:
+    client = portal_client()
+    assert client is not None  # portal_required
+    consent_request = next((r for r in _open_requests(client.id) if r.id == pk), None)
+    if consent_request is None:  # another client's, answered, expired or unknown: all alike
+        return render_template(
+            "consent/portal_missing.html", practice_name=_practice(), **SECTION_LAYOUT
+        ), 404
+    if request.method == "POST":
+        return _answer(consent_request, **SECTION_LAYOUT)
+    audit(
+        "consent.portal_opened",
+        target=f"consent_request:{consent_request.id}",
+        details={"client_id": client.id, "via": "portal"},
+        source=SOURCE,
+        actor=f"client:{client.id}",
+    )
+    db_session().commit()
+    return _portal_page(consent_request, {}, **SECTION_LAYOUT)
+
+
+def portal_activity(client_id: int) -> list[PortalActivity]:
+    """The client's own answers (digital consents) for the staff's portal activity page."""
+    records = db_session().scalars(
+        select(ConsentRecord)
+        .where(ConsentRecord.client_id == client_id, ConsentRecord.kind == "digital")
+        .order_by(ConsentRecord.recorded_at.desc())
+        .limit(25)
+    )
+    return [
+        PortalActivity(
+            r.recorded_at,
+            "consent",
+            f"{r.decision} the consent form (version {r.form_version})"
+            + (f", signed ({r.signature_kind})" if r.signature_kind else ""),
+        )
+        for r in records
+    ]

@@ -56,3 +56,34 @@ def backoffice_seed_demo(password: str) -> None:
     from plugins.staff_chat.chat import seed_demo
 
     seed_demo()
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#staff-chat-channels",
+            "Staff chat",
+            "The practice channel and your direct conversations with colleagues.",
+            "/chat/",
+            order=60,
+        ),
+        TourStep(
+            "#staff-chat-form",
+            "Write to staff",
+            "Type here and press Send; colleagues see it at once. Patients never see staff chat.",
+            "/chat/",
+            order=61,
+        ),
+    ]

@@ -77,3 +77,27 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
         ("menu_access", "Speed Test History"),
     ]
     return {role: everyone for role in ("Clinician", "Staff", "Practice Admin", "Security Admin")}
+
+
+@hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#speedtest-start",
+            "Check your connection",
+            "Run a speed test before a session; Webcam Check tests your camera and microphone.",
+            "/tools/speedtest/",
+            order=70,
+        )
+    ]

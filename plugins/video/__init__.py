@@ -153,6 +153,57 @@ def backoffice_startup(app: Flask) -> None:
 
 
 @hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+def _open_session_page() -> str | None:
+    """The signed-in user's newest session that has not ended, to show its controls."""
+    from flask import url_for
+    from flask_login import current_user
+    from sqlalchemy import select
+
+    from core.api import db_session
+    from plugins.video.models import ENDED, VideoSession
+
+    found = db_session().scalar(
+        select(VideoSession.id)
+        .where(VideoSession.provider_id == int(current_user.id), VideoSession.status != ENDED)
+        .order_by(VideoSession.id.desc())
+        .limit(1)
+    )
+    return url_for("VideoCallView.session", pk=found) if found else None
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    return [
+        TourStep(
+            "#video-new-start",
+            "Start a video session",
+            "Start a session for a client outside the waiting room; your open sessions are "
+            "listed beside it.",
+            "/video/new",
+            order=40,
+        ),
+        TourStep(
+            ".video-controls",
+            "Video controls",
+            "Mute, turn the camera off, share your screen, choose devices, send the patient "
+            "back to the waiting room or end the session.",
+            _open_session_page,
+            order=41,
+        ),
+    ]
+
+
+@hookimpl
 def backoffice_declared_events() -> list[EventSpec]:
     from plugins.video.schemas import (
         SessionEndedEventSchema,

@@ -160,6 +160,48 @@ def backoffice_startup(app: Flask) -> None:
 
 
 @hookimpl
+def backoffice_help_articles() -> list[object]:
+    from pathlib import Path
+
+    from core.api import HelpArticle
+
+    return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[object]:
+    from core.api import TourStep
+
+    page = "/waiting-room/"
+    return [
+        TourStep(
+            "#wr-table",
+            "The live waiting room",
+            "Patients waiting to be seen appear here live, with how long they have waited, "
+            "their provider, invite, copay, consent and device check.",
+            page,
+            order=10,
+        ),
+        TourStep(
+            "#wr-rows .wr-actions",
+            "Admit, message, transfer",
+            "Admit a patient into the session, message them, or use More to transfer, record "
+            "a copay, mark a no-show or remove them.",
+            page,
+            order=11,
+        ),
+        TourStep(
+            "#wr-join-link",
+            "Your practice's join link",
+            "Put this link on your website or in reminders: patients join the waiting room "
+            "with it.",
+            page,
+            order=12,
+        ),
+    ]
+
+
+@hookimpl
 def backoffice_declared_events() -> list[EventSpec]:
     from plugins.waiting_room import schemas as s
 

@@ -114,9 +114,13 @@ def patient_entry(context: SocketContext) -> WaitingEntry:
     return entry
 
 
-def _view(entry: WaitingEntry, known: int | None = None) -> dict[str, Any]:
+def _view(
+    entry: WaitingEntry, known: int | None = None, *, version: int | None = None
+) -> dict[str, Any]:
+    """``version``: the waiting room's version when the caller just made it (else read)."""
     unchanged = known is not None and known == entry.version
-    return room.patient_views([entry], room.current_version(), unchanged=unchanged)[entry.id]
+    current = room.current_version() if version is None else version
+    return room.patient_views([entry], current, unchanged=unchanged)[entry.id]
 
 
 def status(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
@@ -133,8 +137,10 @@ def patient_message(payload: dict[str, Any], context: SocketContext) -> dict[str
 
 
 def device_check(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
-    entry = room.patient_seen(patient_entry(context), context.sid)
-    return _view(room.record_device_check(entry, payload))
+    entry = room.record_device_check(
+        room.patient_seen(patient_entry(context), context.sid), payload
+    )
+    return _view(entry, version=entry.version)
 
 
 def leave(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:

@@ -62,6 +62,9 @@ SOURCE = "waiting_room"
 CAN_VIEW = ("can_show", "WaitingRoom")
 CAN_MANAGE = ("can_manage", "WaitingRoom")
 #: Changes that move patients in the queue: every waiting patient gets a fresh view.
+#: Changes the patient's pages need not hear of: a new page fetches its view on connect (and
+#: the newest is last in line); a device check is answered with the view it changed.
+QUIET_FOR_PATIENTS = frozenset({"arrived", "device"})
 ORDER_KINDS = frozenset(
     {"arrived", "admitted", "sent_back", "transferred", "left", "removed", "no_show", "completed"}
 )
@@ -181,17 +184,30 @@ def bump() -> int:
     """Next version of the waiting room, in the current transaction (lock held to commit)."""
     session = db_session()
     session.flush()
-    result = session.execute(
+    version = session.scalar(
         update(WaitingRoomState)
         .where(WaitingRoomState.id == 1)
         .values(version=WaitingRoomState.version + 1)
+        .returning(WaitingRoomState.version)
         .execution_options(synchronize_session=False)
     )
-    if result.rowcount == 0:  # the migration adds the row; this only covers a lost one
+    if version is None:  # the migration adds the row; this only covers a lost one
         session.add(WaitingRoomState(id=1, version=1))
         session.flush()
         return 1
-    return int(session.scalar(select(WaitingRoomState.version).where(WaitingRoomState.id == 1)))
+    return int(version)
+
+
+def commit_as_written() -> None:
+    """Commit and keep the loaded rows as they were written: what is pushed after the
+    commit is what was committed, without reading every row back first."""
+    session = db_session()()  # the request's own Session behind the scoped proxy
+    expire = session.expire_on_commit
+    session.expire_on_commit = False
+    try:
+        session.commit()
+    finally:
+        session.expire_on_commit = expire
 
 
 def current_version() -> int:
@@ -298,8 +314,9 @@ def _session_url(key: str, entry: WaitingEntry) -> str | None:
     return template.replace("{entry_id}", str(entry.id))
 
 
-def staff_summaries(entries: Sequence[WaitingEntry]) -> list[dict[str, Any]]:
-    """Entries as the staff dashboard shows them (PHI: only for the waiting-room room)."""
+def staff_summaries(entries: Sequence[WaitingEntry], *, new: bool = False) -> list[dict[str, Any]]:
+    """Entries as the staff dashboard shows them (PHI: only for the waiting-room room).
+    ``new``: they were just created, so they have no chat to read yet."""
     if not entries:
         return []
     names = user_names(
@@ -313,7 +330,7 @@ def staff_summaries(entries: Sequence[WaitingEntry]) -> list[dict[str, Any]]:
         if client_ids
         else {}
     )
-    messages = _messages([e.id for e in entries])
+    messages = {e.id: [] for e in entries} if new else _messages([e.id for e in entries])
     result = []
     for e in entries:
         client = clients.get(e.client_id) if e.client_id is not None else None
@@ -511,14 +528,14 @@ def announce(
     their pages, and a new position to each patient behind them whose place it moved.
     ``moved_from``: the provider a transfer took the patient away from."""
     try:
-        summary = staff_summaries([entry])[0]
+        summary = staff_summaries([entry], new=kind == "arrived")[0]
         notify(
             "waiting_room.update",
             {"version": entry.version, "kind": kind, "actor": actor, "entry": summary},
             permission=CAN_VIEW,
         )
-        if kind == "arrived":
-            return  # the new page fetches its view on connect; the newest is last in line
+        if kind in QUIET_FOR_PATIENTS:
+            return
         push_patients([entry], entry.version)
         if kind in ORDER_KINDS:
             push_positions(entry, {entry.provider_id, moved_from}, entry.version)
@@ -572,11 +589,13 @@ def _finish(
     event_extra: dict[str, Any] | None = None,
     actor: str | None = None,
     moved_from: int | None = None,
+    version: int | None = None,
 ) -> WaitingEntry:
-    """Bump the version, commit with the audit row, tell other plugins and the pages."""
-    entry.version = bump()
+    """Bump the version (unless the caller did: ``version``), commit with the audit row,
+    tell other plugins and the pages."""
+    entry.version = bump() if version is None else version
     audit(audit_action, target=f"waiting_entry:{entry.id}", details=details, source=SOURCE)
-    db_session().commit()
+    commit_as_written()
     if event is not None:
         emit_domain_event(event, domain_payload(entry, **(event_extra or {})), source=SOURCE)
     announce(entry, kind, actor=actor, moved_from=moved_from)
@@ -663,7 +682,7 @@ def join(
         consent_status=consent.status if consent is not None else "unknown",
         consent_at=consent.changed_at if consent is not None else None,
         device_status="pending",
-        version=0,
+        version=bump(),  # first, so that the row is written once
     )
     session.add(entry)
     try:
@@ -678,6 +697,7 @@ def join(
     _finish(
         entry,
         "arrived",
+        version=entry.version,
         audit_action="waiting_room.arrived",
         details={
             "invite_id": entry.invite_id,
@@ -1137,7 +1157,7 @@ def socket_opened(entry_id: int, sid: str) -> None:
     entry = session.get(WaitingEntry, entry_id)
     if entry is None:
         return
-    session.merge(WaitingSocket(sid=sid, entry_id=entry_id, seen_at=utcnow()))
+    session.add(WaitingSocket(sid=sid, entry_id=entry_id, seen_at=utcnow()))  # sids are new
     session.flush()
     away = entry.disconnected_at is not None or entry.last_seen_at is None
     if entry.is_live and away and _back(entry):
@@ -1209,6 +1229,7 @@ def device_verdict(check: dict[str, Any]) -> str:
 def record_device_check(entry: WaitingEntry, check: dict[str, Any]) -> WaitingEntry:
     if not entry.is_live:
         raise SocketError("invalid_state", "your visit has ended")
+    version = bump()  # before the change, so that the row is written once
     entry.device_status = device_verdict(check)
     entry.device_details = check
     entry.device_checked_at = utcnow()
@@ -1217,6 +1238,7 @@ def record_device_check(entry: WaitingEntry, check: dict[str, Any]) -> WaitingEn
         "device",
         audit_action="waiting_room.device_checked",
         details={"status": entry.device_status},
+        version=version,
     )
 
 

@@ -132,9 +132,12 @@ def _join_page(*, invite: PatientInvite | None, code: str | None, enter_url: str
     )
 
 
+JOIN_SCHEMA = JoinSchema()
+
+
 def _enter(invite: PatientInvite | None, code: str | None) -> Any:
     try:
-        data = JoinSchema().load(request.get_json(silent=True) or {})
+        data = JOIN_SCHEMA.load(request.get_json(silent=True) or {})
     except ValidationError as exc:
         return jsonify(error="Please check the form.", fields=exc.messages), 400
     name = " ".join(str(data["name"]).split())

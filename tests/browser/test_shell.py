@@ -10,7 +10,6 @@ from playwright.sync_api import FloatRect, Page, expect
 from tests.browser.conftest import artifact_path, browser_login
 from tests.conftest import PARTNER_PLUGINS, ROOT, LiveServer
 
-MINIMISED = re.compile(r"\bminimised\b")
 # The production default. Threading mode would do too, but ``backoffice run`` exits at once in
 # it: FlaskGroup sets FLASK_RUN_FROM_CLI, so Flask-SocketIO's ``app.run()`` returns immediately.
 ASYNC_MODE = "eventlet"
@@ -106,62 +105,6 @@ def test_open_pages_follow_a_switch_made_elsewhere(
     expect(waiting_panel).to_be_visible()
     expect(speed_test.locator("#bo-switched-off")).to_have_count(0)
     assert page.evaluate("window.__not_reloaded") is True
-
-
-def test_dock_stays_open_across_pages(
-    page: Page, live_server_factory: Callable[..., LiveServer]
-) -> None:
-    server = live_server_factory(async_mode=ASYNC_MODE)
-    browser_login(page, server.url, "admin")
-    links = page.locator('#bo-nav li.bo-section[data-section="Sites"] a.bo-dock-open')
-    expect(links).to_have_text(["Upload Site", "Patient Portal"])
-    dock = page.locator("#bo-dock")
-    frame = page.locator("#bo-dock-frame")
-    inside = page.frame_locator("#bo-dock-frame")
-    toggle = page.locator("#bo-dock-toggle")
-    expect(dock).to_be_hidden()
-
-    links.filter(has_text="Upload Site").click()
-    expect(dock).to_be_visible()
-    expect(page).to_have_url(server.url + "/")  # the link opened the dock, not a page
-    expect(dock.locator(".bo-dock-title")).to_have_text("Upload Site")
-    expect(frame).to_have_attribute("src", "/static/backoffice/dock/upload.html")
-    expect(inside.locator("h2")).to_have_text("Upload site")
-
-    # Minimising hides the frame without reloading it: what was typed survives.
-    inside.locator("#dock-note").fill("call back at 3")
-    toggle.click()
-    expect(dock).to_have_class(MINIMISED)
-    expect(frame).to_be_hidden()
-    toggle.click()
-    expect(dock).not_to_have_class(MINIMISED)
-    expect(inside.locator("#dock-note")).to_have_value("call back at 3")
-
-    # Another site replaces the first one.
-    links.filter(has_text="Patient Portal").click()
-    expect(dock.locator(".bo-dock-title")).to_have_text("Patient Portal")
-    expect(inside.locator("h2")).to_have_text("Portal site")
-
-    toggle.click()
-    expect(dock).to_have_class(MINIMISED)
-    open_plugins_page(page)
-    expect(dock).to_be_visible()
-    expect(dock).to_have_class(MINIMISED)
-    expect(frame).to_be_hidden()
-    expect(dock.locator(".bo-dock-title")).to_have_text("Patient Portal")
-    expect(toggle).to_have_attribute("title", "Restore")
-
-    toggle.click()
-    expect(dock).not_to_have_class(MINIMISED)
-    expect(frame).to_be_visible()
-    expect(inside.locator("h2")).to_have_text("Portal site")
-
-    page.locator("#bo-dock-close").click()
-    expect(dock).to_be_hidden()
-    assert page.evaluate("sessionStorage.getItem('backoffice.dock')") is None
-    page.reload()
-    expect(page.locator("#bo-nav")).to_be_visible()
-    expect(dock).to_be_hidden()
 
 
 def test_admin_sees_why_a_partner_plugin_failed(

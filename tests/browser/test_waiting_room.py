@@ -59,7 +59,7 @@ def test_patient_joins_waits_chats_and_is_admitted_live(
     patient = patient_context.new_page()
     patient.on("pageerror", lambda error: errors.append(f"patient: {error}"))
     patient.goto(f"{server.url}/join/{invite}")
-    expect(patient.locator("#wr-practice")).to_have_text("Demo Behavioral Health")
+    expect(patient.locator("#patient-practice")).to_have_text("Demo Behavioral Health")
     expect(patient.locator("#wr-step-check")).to_be_visible()
     patient.locator("#wr-check-start").click()
     expect(patient.locator("#wr-check-camera")).to_have_attribute("data-state", "ok")

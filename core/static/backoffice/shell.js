@@ -1,41 +1,118 @@
-/* The back-office shell: the dock that keeps an embedded site open across pages. */
+/* The back-office shell: the dock, a panel beside or below the page (never over it) that
+   keeps a site open across pages. Its state is kept per user in localStorage. */
 (function () {
   "use strict";
-  var KEY = "backoffice.dock";
   var dock = document.getElementById("bo-dock");
   if (!dock) { return; }
+  var KEY = "backoffice.dock:" + (dock.dataset.user || "");
+  var TAB = 34, MIN = 240;
+  var root = document.documentElement;
   var frame = document.getElementById("bo-dock-frame");
   var title = dock.querySelector(".bo-dock-title");
   var toggle = document.getElementById("bo-dock-toggle");
+  var placement = document.getElementById("bo-dock-placement");
+  var handle = document.getElementById("bo-dock-handle");
 
-  function save(state) { sessionStorage.setItem(KEY, JSON.stringify(state)); }
+  function save(state) {
+    try { localStorage.setItem(KEY, JSON.stringify(state)); } catch (e) { /* private mode */ }
+  }
   function load() {
-    try { return JSON.parse(sessionStorage.getItem(KEY) || "null"); } catch (e) { return null; }
+    try { return JSON.parse(localStorage.getItem(KEY) || "null"); } catch (e) { return null; }
+  }
+  function limit(state) {
+    var room = state.placement === "bottom" ? window.innerHeight : window.innerWidth;
+    var fallback = state.placement === "bottom" ? Math.round(room * 0.4) : Math.min(560, Math.round(room * 0.4));
+    var size = Number(state.size) || fallback;
+    return Math.max(MIN, Math.min(size, Math.round(room * 0.8)));
+  }
+  function layout(state) {
+    root.classList.remove("bo-docked-side", "bo-docked-bottom");
+    if (!state) { root.style.removeProperty("--bo-dock-size"); return; }
+    var bottom = state.minimised || state.placement === "bottom";
+    root.classList.add(bottom ? "bo-docked-bottom" : "bo-docked-side");
+    root.style.setProperty("--bo-dock-size", (state.minimised ? TAB : limit(state)) + "px");
   }
   function show(state) {
-    if (!state) { dock.hidden = true; frame.removeAttribute("src"); return; }
+    layout(state);
+    if (!state) { dock.hidden = true; frame.removeAttribute("src"); delete frame.dataset.at; return; }
     dock.hidden = false;
     title.textContent = state.title;
-    if (frame.getAttribute("src") !== state.url) { frame.setAttribute("src", state.url); }
+    if (frame.dataset.at !== state.url) { frame.dataset.at = state.url; frame.setAttribute("src", state.url); }
     dock.classList.toggle("minimised", !!state.minimised);
+    dock.dataset.placement = state.placement || "side";
     toggle.textContent = state.minimised ? "\u25A1" : "_";
     toggle.title = state.minimised ? "Restore" : "Minimise";
+    placement.title = state.placement === "bottom" ? "Dock at the side" : "Dock at the bottom";
+    placement.hidden = !!state.minimised;
+  }
+  function change(update) {
+    var state = load(); if (!state) { return; }
+    update(state); save(state); show(state);
   }
 
   document.addEventListener("click", function (event) {
     var link = event.target.closest && event.target.closest("a.bo-dock-open");
     if (!link) { return; }
     event.preventDefault();
-    var state = { url: link.getAttribute("href"), title: link.dataset.dockTitle, minimised: false };
+    var previous = load() || {};
+    var state = {
+      url: link.dataset.dockUrl || link.getAttribute("href"), title: link.dataset.dockTitle,
+      minimised: false, placement: previous.placement || "side", size: previous.size,
+    };
     save(state); show(state);
   });
   toggle.addEventListener("click", function () {
-    var state = load(); if (!state) { return; }
-    state.minimised = !state.minimised; save(state); show(state);
+    change(function (state) { state.minimised = !state.minimised; });
+  });
+  placement.addEventListener("click", function () {
+    change(function (state) {
+      state.placement = state.placement === "bottom" ? "side" : "bottom";
+      state.size = null;
+    });
   });
   document.getElementById("bo-dock-close").addEventListener("click", function () {
-    sessionStorage.removeItem(KEY); show(null);
+    localStorage.removeItem(KEY); show(null);
   });
+  // A page opened inside the dock (same origin) is where the dock reopens next time.
+  frame.addEventListener("load", function () {
+    var state = load(); if (!state) { return; }
+    try {
+      var where = frame.contentWindow.location;
+      if (where.origin === window.location.origin && where.pathname !== "blank") {
+        var url = where.pathname + where.search;
+        frame.dataset.at = url;
+        if (url !== state.url) { state.url = url; save(state); }
+      }
+    } catch (e) { /* another origin: keep the address it was opened with */ }
+  });
+
+  // Resizing: drag the edge (or use the arrow keys on it); the page gives way as it moves.
+  function sizeAt(event, state) {
+    return state.placement === "bottom" ? window.innerHeight - event.clientY : window.innerWidth - event.clientX;
+  }
+  handle.addEventListener("pointerdown", function (event) {
+    var state = load(); if (!state || state.minimised) { return; }
+    event.preventDefault();
+    handle.setPointerCapture(event.pointerId);
+    dock.classList.add("resizing");
+    function move(e) { state.size = sizeAt(e, state); state.size = limit(state); layout(state); }
+    function stop() {
+      handle.removeEventListener("pointermove", move);
+      handle.removeEventListener("pointerup", stop);
+      dock.classList.remove("resizing");
+      save(state);
+    }
+    handle.addEventListener("pointermove", move);
+    handle.addEventListener("pointerup", stop);
+  });
+  handle.addEventListener("keydown", function (event) {
+    var grow = { ArrowLeft: 20, ArrowUp: 20, ArrowRight: -20, ArrowDown: -20 }[event.key];
+    if (!grow) { return; }
+    event.preventDefault();
+    change(function (state) { state.size = limit(state) + grow; state.size = limit(state); });
+  });
+  window.addEventListener("resize", function () { var state = load(); if (state) { layout(state); } });
+  window.addEventListener("storage", function (event) { if (event.key === KEY) { show(load()); } });
   show(load());
 })();
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from flask_appbuilder import BaseView, expose, has_access
@@ -10,10 +11,12 @@ from marshmallow import Schema, fields
 from core.api import (
     DomainEvent,
     EventSpec,
+    HelpArticle,
     MenuView,
     PluginInfo,
     SocketContext,
     SocketEvent,
+    TourStep,
     hookimpl,
 )
 
@@ -62,6 +65,24 @@ def backoffice_socket_events() -> list[SocketEvent]:
 @hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
     RECEIVED.append(event)
+
+
+@hookimpl
+def backoffice_help_articles() -> list[HelpArticle]:
+    return HelpArticle.from_folder(Path(__file__).parent / "help")
+
+
+@hookimpl
+def backoffice_tour_steps() -> list[TourStep]:
+    return [
+        TourStep(
+            "#partner-hello",
+            "Partner Hello",
+            "A partner's page joins the tour.",
+            "/partner-hello/",
+            order=80,
+        )
+    ]
 
 
 @hookimpl

@@ -1,0 +1,350 @@
+"""The Help Center's rules: gathering articles from every plugin, rendering them safely,
+searching them with the database's own full-text search, context help and the tour."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+from typing import Any
+
+import nh3
+from flask import current_app, url_for
+from markdown_it import MarkdownIt
+from markupsafe import Markup
+from sqlalchemy import delete, select, text
+from sqlalchemy.exc import IntegrityError
+from werkzeug.exceptions import HTTPException
+
+from core.api import AUDIENCES, HelpArticle, TourStep, db_session, is_plugin_enabled
+from plugins.help_center.models import (
+    PracticeArticle,
+    SearchEntry,
+    SearchIndexState,
+    VideoTutorial,
+)
+
+PRACTICE = "practice"  # the source of articles a practice admin wrote
+SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
+MAX_QUERY = 200
+MAX_RESULTS = 50
+# Title weighted A, body B. Computed per query: a knowledge base has tens of articles, so
+# a GIN index would not pay for itself (and autogenerate cannot describe one).
+PG_DOCUMENT = (
+    "(setweight(to_tsvector('english', title), 'A') || "
+    "setweight(to_tsvector('english', body), 'B'))"
+)
+_WORD = re.compile(r"\w+", re.UNICODE)
+_MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
+_TAGS = {
+    *("p", "br", "hr", "h1", "h2", "h3", "h4", "h5", "h6", "blockquote", "pre", "code"),
+    *("ul", "ol", "li", "strong", "em", "a", "img", "table", "thead", "tbody", "tr", "th", "td"),
+}
+_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
+
+
+@dataclass(frozen=True)
+class Article:
+    """An article as the Help Center shows it, from a plugin or from the practice."""
+
+    source: str
+    slug: str
+    title: str
+    body: str
+    audience: tuple[str, ...]
+    pages: tuple[str, ...]
+    order: int = 100
+
+    @property
+    def key(self) -> str:
+        return f"{self.source}/{self.slug}"
+
+
+# --- gathering ----------------------------------------------------------------------------
+
+
+def shipped_articles() -> list[Article]:
+    """Articles of every enabled plugin, through ``backoffice_help_articles``."""
+    from core.app import plugin_manager
+
+    found = plugin_manager().call_each("backoffice_help_articles")
+    return [
+        _shipped(name, item)
+        for name, items in found
+        for item in items or []
+        if isinstance(item, HelpArticle)
+    ]
+
+
+def _shipped(source: str, item: HelpArticle) -> Article:
+    if not isinstance(item, HelpArticle):
+        raise TypeError(f"backoffice_help_articles of {source} gave {item!r}, not a HelpArticle")
+    return Article(source, item.slug, item.title, item.body, item.audience, item.pages, item.order)
+
+
+def practice_articles() -> list[Article]:
+    rows = db_session().scalars(select(PracticeArticle).order_by(PracticeArticle.title))
+    return [_from_row(row) for row in rows]
+
+
+def _from_row(row: PracticeArticle) -> Article:
+    return Article(
+        PRACTICE,
+        row.slug,
+        row.title,
+        row.body,
+        split_list(row.audience),
+        split_list(row.pages),
+        order=50,
+    )
+
+
+def split_list(value: str | None) -> tuple[str, ...]:
+    return tuple(part.strip() for part in (value or "").split(",") if part.strip())
+
+
+def all_articles() -> list[Article]:
+    return sorted(
+        [*shipped_articles(), *practice_articles()], key=lambda a: (a.order, a.title.lower())
+    )
+
+
+def find_article(source: str, slug: str) -> Article | None:
+    if source == PRACTICE:
+        row = db_session().scalar(select(PracticeArticle).where(PracticeArticle.slug == slug))
+        return _from_row(row) if row is not None else None
+    if not is_plugin_enabled(source):
+        return None
+    return next((a for a in shipped_articles() if a.source == source and a.slug == slug), None)
+
+
+def by_audience(articles: list[Article]) -> list[tuple[str, list[Article]]]:
+    return [(who, [a for a in articles if who in a.audience]) for who in AUDIENCES]
+
+
+def videos_for(article: Article) -> list[VideoTutorial]:
+    """The practice's videos that belong to a page this article documents."""
+    if not article.pages:
+        return []
+    query = select(VideoTutorial).where(VideoTutorial.page.in_(article.pages))
+    return list(
+        db_session().scalars(
+            query.order_by(VideoTutorial.position.nulls_last(), VideoTutorial.title)
+        )
+    )
+
+
+# --- rendering ----------------------------------------------------------------------------
+
+
+def render(body: str) -> Markup:
+    """Markdown to HTML, then sanitised by nh3: scripts (with their content), event handlers,
+    styles and ``javascript:`` links are removed, whoever wrote the article."""
+    html = _MARKDOWN.render(body)
+    clean = nh3.clean(
+        html,
+        tags=_TAGS,
+        attributes=_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto"},
+        link_rel="noopener noreferrer",
+    )
+    return Markup(clean)
+
+
+def excerpt(body: str, length: int = 180) -> str:
+    plain = re.sub(r"[#*_`>\[\]()|-]+", " ", body)
+    plain = " ".join(plain.split())
+    return plain if len(plain) <= length else plain[:length].rsplit(" ", 1)[0] + "…"
+
+
+# --- search -------------------------------------------------------------------------------
+
+
+def query_words(query: str) -> list[str]:
+    return _WORD.findall(query[:MAX_QUERY].lower())[:12]
+
+
+def search(query: str) -> list[Article]:
+    """Articles matching every word (as a prefix), title matches first, then by rank."""
+    words = query_words(query)
+    if not words:
+        return []
+    ensure_index()
+    if db_session().get_bind().dialect.name == "postgresql":
+        keys = _search_postgresql(words)
+    else:
+        keys = _search_sqlite(words)
+    by_key = {a.key: a for a in all_articles()}
+    return [by_key[k] for k in keys if k in by_key]  # leaves out switched-off plugins
+
+
+def _search_sqlite(words: list[str]) -> list[str]:
+    match = " ".join(f'"{w}"*' for w in words)
+    rows = db_session().execute(
+        text(
+            "SELECT e.source, e.slug FROM help_center_fts f "
+            "JOIN help_center_search_entry e ON e.id = f.rowid "
+            "WHERE help_center_fts MATCH :match "
+            "ORDER BY e.id IN (SELECT rowid FROM help_center_fts WHERE help_center_fts "
+            "MATCH :in_title) DESC, bm25(help_center_fts, 10.0, 1.0), e.title LIMIT :limit"
+        ),
+        {"match": match, "in_title": f"title : ({match})", "limit": MAX_RESULTS},
+    )
+    return [f"{row.source}/{row.slug}" for row in rows]
+
+
+def _search_postgresql(words: list[str]) -> list[str]:
+    tsquery = " & ".join(f"{w}:*" for w in words)
+    rows = db_session().execute(
+        text(
+            "SELECT source, slug FROM help_center_search_entry, "
+            "to_tsquery('english', :q) AS query "
+            f"WHERE {PG_DOCUMENT} @@ query "
+            "ORDER BY to_tsvector('english', title) @@ query DESC, "
+            f"ts_rank({PG_DOCUMENT}, query) DESC, title LIMIT :limit"
+        ),
+        {"q": tsquery, "limit": MAX_RESULTS},
+    )
+    return [f"{row.source}/{row.slug}" for row in rows]
+
+
+def _fingerprint(articles: list[Article]) -> str:
+    digest = hashlib.sha256()
+    for article in sorted(articles, key=lambda a: a.key):
+        for part in (article.key, article.title, article.body):
+            digest.update(part.encode())
+            digest.update(b"\0")
+    return digest.hexdigest()
+
+
+def ensure_index() -> None:
+    """Rebuild the index when the articles differ from the ones it was built from (every
+    installed plugin's, enabled or not, so a switch does not rebuild it; searches filter
+    by what is enabled). The state row is locked, so two workers do not both rebuild."""
+    articles = [*_installed_articles(), *practice_articles()]
+    fingerprint = _fingerprint(articles)
+    session = db_session()
+    state = session.scalar(select(SearchIndexState).where(SearchIndexState.id == 1))
+    if state is not None and state.fingerprint == fingerprint:
+        return
+    state = session.scalar(
+        select(SearchIndexState).where(SearchIndexState.id == 1).with_for_update()
+    )
+    if state is not None and state.fingerprint == fingerprint:
+        session.rollback()
+        return
+    session.execute(delete(SearchEntry))
+    session.add_all(
+        SearchEntry(source=a.source, slug=a.slug, title=a.title, body=a.body) for a in articles
+    )
+    session.flush()
+    if session.get_bind().dialect.name == "sqlite":
+        session.execute(text("INSERT INTO help_center_fts(help_center_fts) VALUES ('rebuild')"))
+    if state is None:
+        session.add(SearchIndexState(id=1, fingerprint=fingerprint))
+    else:
+        state.fingerprint = fingerprint
+    try:
+        session.commit()
+    except IntegrityError:  # another worker built the first index at the same moment
+        session.rollback()
+
+
+def _installed_articles() -> list[Article]:
+    """Every loaded plugin's articles, whether enabled or not."""
+    from core.app import plugin_manager
+
+    plugins = plugin_manager()
+    found: list[Article] = []
+    for record in plugins.loaded():
+        try:
+            items = plugins.call_one(record.name, "backoffice_help_articles") or []
+            found += [_shipped(record.name, item) for item in items]
+        except Exception:
+            current_app.logger.exception("plugin %s failed in its help articles", record.name)
+    return found
+
+
+# --- context help -------------------------------------------------------------------------
+
+
+def context_article(
+    endpoint: str | None, path: str | None, *, owner_fallback: bool = True
+) -> Article | None:
+    """The article that documents this page: one naming its endpoint, else the one whose
+    path prefix is the longest that matches, else the first article of the plugin that
+    owns the page."""
+    articles = all_articles()
+    if endpoint:
+        for article in articles:
+            if endpoint in article.pages:
+                return article
+    best: tuple[int, Article] | None = None
+    for article in articles:
+        for page in article.pages:
+            longer = best is None or len(page) > best[0]
+            if page.startswith("/") and path and path.startswith(page) and longer:
+                best = (len(page), article)
+    if best is not None:
+        return best[1]
+    return _owner_article(endpoint, articles) if owner_fallback else None
+
+
+def _owner_article(endpoint: str | None, articles: list[Article]) -> Article | None:
+    from core.app import plugin_manager
+
+    owner = plugin_manager().owner_of_blueprint((endpoint or "").split(".", 1)[0] or None)
+    return next((a for a in articles if a.source == owner), None)
+
+
+def article_url(article: Article) -> str:
+    return url_for("HelpCenterView.article", source=article.source, slug=article.slug)
+
+
+# --- the feature tour ---------------------------------------------------------------------
+
+
+def tour_steps() -> list[dict[str, Any]]:
+    """Enabled plugins' tour steps on pages this user may open, in order."""
+    from core.app import plugin_manager
+
+    steps: list[tuple[int, str, TourStep]] = []
+    for name, found in plugin_manager().call_each("backoffice_tour_steps"):
+        steps += [(s.order, name, s) for s in found or [] if isinstance(s, TourStep)]
+    result: list[dict[str, Any]] = []
+    for _order, name, step in sorted(steps, key=lambda s: (s[0], s[1])):
+        page = step.page() if callable(step.page) else step.page
+        if page and may_open(page):
+            result.append(
+                {
+                    "plugin": name,
+                    "page": page,
+                    "element": step.element,
+                    "title": step.title,
+                    "text": step.text,
+                }
+            )
+    return result
+
+
+def may_open(path: str) -> bool:
+    """Whether the signed-in user holds the permission of the view behind ``path``."""
+    adapter = current_app.url_map.bind("localhost")
+    try:
+        endpoint, _args = adapter.match(path.split("?", 1)[0], method="GET")
+    except HTTPException:
+        return False
+    from core.app import plugin_manager
+
+    owner = plugin_manager().owner_of_blueprint(endpoint.split(".", 1)[0])
+    if owner is not None and not is_plugin_enabled(owner):
+        return False
+    function = current_app.view_functions[endpoint]
+    view = getattr(function, "__self__", None)
+    name = getattr(getattr(function, "__func__", function), "_permission_name", None)
+    if view is None or name is None:
+        return True  # no FAB permission on it (e.g. the home page)
+    method = endpoint.split(".", 1)[1]
+    name = (getattr(view, "method_permission_name", None) or {}).get(method, name)
+    sm = current_app.extensions["appbuilder"].sm
+    return bool(sm.has_access(f"can_{name}", view.class_permission_name))
