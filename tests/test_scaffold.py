@@ -45,7 +45,7 @@ def test_a_scaffolded_plugin_installs_passes_its_tests_and_is_served(
         f"{NAME}/migrations/{NAME}_0001.py",
         f"{NAME}/templates/{NAME}/page.html",
         f"{NAME}/static/{NAME}/page.js",
-        f"{NAME}/help/{NAME}.md",
+        f"{NAME}/help/{SLUG}.md",
         f"tests/test_{NAME}.py",
     } <= shape
     lint = subprocess.run(
@@ -59,7 +59,7 @@ def test_a_scaffolded_plugin_installs_passes_its_tests_and_is_served(
     plugin_environment.pip_install(project)
     shipped = plugin_environment.run(
         "-c",
-        f"import importlib.resources as r; print(r.files('{NAME}').joinpath('help', '{NAME}.md')"
+        f"import importlib.resources as r; print(r.files('{NAME}').joinpath('help', '{SLUG}.md')"
         ".read_text()[:40])",
     )
     assert "Clinic Tasks" in shipped.stdout

@@ -10,6 +10,7 @@ from core.api import (
     DomainEvent,
     EventSpec,
     GroupRule,
+    HelpArticle,
     MenuView,
     PluginInfo,
     Setting,
@@ -151,13 +152,11 @@ def backoffice_startup(app: Any) -> None:
     app.add_template_global(open_count, "intake_open_count")
 
 
-# HELP ARTICLE: help/intake.md ships in the package (package-data), in the Help Center's
-# format (a `title:`/`audience:`/`pages:` header). Wired once the Help Center's hook is in
-# the host (core.api.HelpArticle and backoffice_help_articles), the lead adds:
-#
-#     @hookimpl
-#     def backoffice_help_articles() -> list[HelpArticle]:
-#         return HelpArticle.from_folder(HELP_ARTICLE.parent)
+@hookimpl
+def backoffice_help_articles() -> list[HelpArticle]:
+    """help/intake.md (package data): in the Help Center and behind the "?" of its pages."""
+    return HelpArticle.from_folder(HELP_ARTICLE.parent)
+
 
 # REPORT COLUMN: "Intake answered" per visit. Wired once Reporting's hook is in the host
 # (core.api.ReportColumn and backoffice_report_columns), the lead adds:

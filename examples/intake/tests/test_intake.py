@@ -125,10 +125,12 @@ def test_switched_off_at_runtime_it_is_gone_and_hears_nothing(
     assert form_id_of(plugin_app, 701) is None
 
 
-def test_the_help_article_ships_with_the_package() -> None:
+def test_the_help_article_ships_and_is_in_the_help_center(staff_client: FlaskClient) -> None:
     article = importlib.resources.files("intake").joinpath("help", "intake.md").read_text()
     assert article.startswith("---\ntitle: Intake questionnaires\n")  # the Help Center's header
-    assert "Settings → Intake" in article
+    page = staff_client.get("/help/articles/intake/intake")
+    assert page.status_code == 200, page.text[:300]
+    assert "Intake questionnaires" in page.text and "Settings → Intake" in page.text
 
 
 def test_the_report_column_answers_a_page_of_visits_in_one_go(
