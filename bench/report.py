@@ -61,6 +61,22 @@ def http_rows(figures: dict[str, Any]) -> list[str]:
     ]
 
 
+def reports_rows(figures: dict[str, Any]) -> list[str]:
+    lines = ["reports: p50 ms of each report over a year of visits (bar: 300 ms)"]
+    for backend, numbers in figures.items():
+        if not isinstance(numbers, dict) or "visits" not in numbers:
+            lines.append(f"  {backend}: {numbers}")
+            continue
+        lines.append(f"  {backend}: {numbers['visits']} visits (seeded in {numbers['seed_s']} s)")
+        lines += [
+            row(key.removesuffix("_p50_ms"), value)
+            for key, value in numbers.items()
+            if key.endswith("_p50_ms")
+        ]
+        lines.append(row("slowest report (ms)", numbers["slowest_report_ms"]))
+    return lines
+
+
 def section_rows(name: str, figures: Any) -> list[str]:
     if isinstance(figures, str):  # skipped or failed
         return [f"{name}: {figures}"]
@@ -72,6 +88,8 @@ def section_rows(name: str, figures: Any) -> list[str]:
         return modes_rows(figures)
     if name == "http":
         return http_rows(figures)
+    if name == "reports":
+        return reports_rows(figures)
     return [f"{name}:", *(row(key, value) for key, value in figures.items())]
 
 

@@ -18,6 +18,7 @@ from bench.databases import BenchDatabases
 from bench.load import ArrivalRun, Crowd, Target, run_arrivals
 from bench.make_db import staff_username
 from bench.procs import rss_mb
+from bench.reports import reports
 from bench.servers import JOIN_CODE, NGINX, BareServer, BenchServer, Nginx
 from bench.sizes import Sizes
 from bench.stats import median_ms, percentile_ms, ratio
@@ -339,6 +340,7 @@ SECTIONS = {
     "modes": modes,
     "multi_worker": multi_worker,
     "http": http,
+    "reports": reports,
 }
 #: the JSON key of each section
 KEYS = {name: "startup_s" if name == "startup" else name for name in SECTIONS}

@@ -24,6 +24,8 @@ class Sizes:
     multi_dashboards: int = 20
     http_requests: int = 200
     startups: int = 3
+    report_visits: int = 100_000  # reports: visit records over a year
+    report_requests: int = 20
 
 
 FULL = Sizes()
@@ -43,4 +45,6 @@ QUICK = Sizes(
     multi_dashboards=5,
     http_requests=50,
     startups=1,
+    report_visits=20_000,
+    report_requests=5,
 )

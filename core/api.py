@@ -18,6 +18,7 @@ from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
 from core.models import Client, PatientInvite
+from core.openapi import ApiResponse, ErrorSchema, json_route
 from core.ratelimit import rate_limited
 from core.staff import StaffMember
 from core.types import (
@@ -34,6 +35,9 @@ from core.types import (
     PluginInfo,
     PortalActivity,
     PortalSection,
+    ReportColumn,
+    ReportFilters,
+    ReportSpec,
     Setting,
     SocketContext,
     SocketError,
@@ -46,6 +50,9 @@ __all__ = [
     "AUDIENCES",
     "HelpArticle",
     "TourStep",
+    "ApiResponse",
+    "ErrorSchema",
+    "json_route",
     "MAX_ID",
     "Assets",
     "DashboardWidget",
@@ -60,6 +67,9 @@ __all__ = [
     "PluginInfo",
     "PortalActivity",
     "PortalSection",
+    "ReportColumn",
+    "ReportFilters",
+    "ReportSpec",
     "Setting",
     "SocketContext",
     "SocketError",
@@ -75,6 +85,7 @@ __all__ = [
     "emit_domain_event",
     "forbid_row_changes",
     "group_rule_enabled",
+    "hook_results",
     "hookimpl",
     "is_plugin_enabled",
     "new_patient_token",
@@ -187,11 +198,12 @@ def new_patient_token(**claims: Any) -> str:
     return _new(**claims)
 
 
-def verify_patient_token(token: str) -> dict[str, Any] | None:
-    """The claims of a patient token, or ``None`` when forged or expired."""
+def verify_patient_token(token: str, max_age: int | None = None) -> dict[str, Any] | None:
+    """The claims of a patient token, or ``None`` when forged or expired (older than
+    ``max_age`` seconds; default ``PATIENT_TOKEN_MAX_AGE``)."""
     from core.tokens import verify_patient_token as _verify
 
-    return _verify(token)
+    return _verify(token, max_age=max_age)
 
 
 def group_rule_enabled(rule: str, user: Any = None) -> bool:
@@ -304,7 +316,7 @@ def portal_link(client_id: int, next_path: str | None = None) -> str | None:
 def portal_sections() -> list[PortalSection]:
     """Every enabled plugin's patient-portal sections (``backoffice_portal_sections``), in
     their order."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     found: list[PortalSection] = []
     for _name, sections in plugin_manager().call_each("backoffice_portal_sections"):
@@ -315,7 +327,7 @@ def portal_sections() -> list[PortalSection]:
 def portal_activity(client_id: int) -> list[PortalActivity]:
     """What the client did in the portal, as every enabled plugin reports it
     (``backoffice_portal_activity``), newest first."""
-    from core.app import plugin_manager
+    from core.plugins import plugin_manager
 
     found: list[PortalActivity] = []
     for name, items in plugin_manager().call_each(
@@ -327,3 +339,12 @@ def portal_activity(client_id: int) -> list[PortalActivity]:
             if isinstance(item, PortalActivity)
         ]
     return sorted(found, key=lambda item: item.at, reverse=True)
+
+
+def hook_results(hook_name: str) -> list[tuple[str, Any]]:
+    """``(plugin, answer)`` from each enabled plugin implementing the hook ``hook_name``
+    (one that raises is logged and left out): how a plugin gathers what others contribute,
+    e.g. reporting's ``backoffice_reports``."""
+    from core.plugins import plugin_manager
+
+    return [(name, answer) for name, answer in plugin_manager().call_each(hook_name) if answer]

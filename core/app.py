@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import traceback
@@ -17,10 +18,12 @@ from sqlalchemy import select, text
 
 import config as default_config
 from core import audit
+from core.api import public_route
 from core.database import UNAVAILABLE_MESSAGE, db, engine_options, is_unavailable, tune_engine
 from core.inputs import init_inputs
 from core.messaging import mail
 from core.models import PluginState
+from core.openapi import ApiResponse, HealthSchema, json_route
 from core.plugins import EXTENSION, PluginManager, PluginRecord, plugin_manager
 from core.practice import zone_of
 from core.realtime import Hub, init_realtime
@@ -139,19 +142,34 @@ def _file_not_found(error: FileNotFoundError) -> Any:
     return jsonify(error="that file does not exist"), 404
 
 
+def _wants_json() -> bool:
+    return request.accept_mimetypes.best == "application/json" or request.is_json
+
+
+def _http_error(error: Any) -> Any:
+    """An ``abort(404)`` and the like: JSON ``{"error": ...}`` to a client that asks for
+    JSON (what the OpenAPI document promises), Flask's page to everyone else."""
+    if error.code is None or error.code < 400 or not _wants_json():
+        return error
+    response = error.get_response()
+    response.set_data(json.dumps({"error": error.description or error.name}))
+    response.mimetype = "application/json"
+    return response
+
+
 def _unavailable_or_raise(error: Exception) -> Any:
     """The database is down or its pool is exhausted: a 503 that says so (patient pages
     retry on their own); anything else is left to Flask, which answers 500."""
     from werkzeug.exceptions import HTTPException
 
     if isinstance(error, HTTPException):
-        return error
+        return _http_error(error)
     if not is_unavailable(error):
         raise error
     log.warning("database unavailable: %s", str(error).splitlines()[0])
     db.session.rollback()
     headers = {"Retry-After": "5", "Cache-Control": "no-store"}
-    if request.accept_mimetypes.best == "application/json" or request.is_json:
+    if _wants_json():
         return jsonify(error=UNAVAILABLE_MESSAGE, code="unavailable"), 503, headers
     from flask import render_template
 
@@ -376,6 +394,12 @@ def _gate_disabled_plugins() -> None:
         abort(404)
 
 
+@json_route(
+    "Whether this worker can serve: database, message queue, rate limits, plugins",
+    responses={200: HealthSchema, 503: ApiResponse("Degraded: take the worker out", HealthSchema)},
+    tags=("core",),
+)
+@public_route("monitoring: load balancers and health checks poll it")
 def health() -> Any:
     from core.ratelimit import limiter_state
 

@@ -12,6 +12,8 @@ from typing import TYPE_CHECKING, Any
 import pluggy
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     import click
     from flask import Blueprint, Flask
 
@@ -27,6 +29,8 @@ if TYPE_CHECKING:
         PluginInfo,
         PortalActivity,
         PortalSection,
+        ReportColumn,
+        ReportSpec,
         Setting,
         SocketContext,
         SocketEvent,
@@ -165,3 +169,20 @@ def backoffice_cli_commands() -> list[click.Command]:
 @hookspec
 def backoffice_startup(app: Flask) -> None:
     """Called once the host and every plugin are registered, inside an app context."""
+
+
+@hookspec
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    """The domain events that would have told what the plugin already holds, oldest first,
+    each payload with ``at`` (ISO, UTC): how a listener added later (reporting's backfill)
+    catches up without reading the plugin's tables."""
+
+
+@hookspec
+def backoffice_reports() -> list[ReportSpec]:
+    """Whole reports the plugin adds to Reporting."""
+
+
+@hookspec
+def backoffice_report_columns() -> list[ReportColumn]:
+    """Columns the plugin adds to Reporting's visit tables (drill-downs and their CSV)."""

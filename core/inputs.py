@@ -40,11 +40,14 @@ UNSTORABLE_MESSAGE = "the text contains characters that cannot be stored (NUL or
 
 
 class BoundedIntConverter(IntegerConverter):
-    """``<int:...>`` that matches only ids an INTEGER column can hold: bigger is a 404."""
+    """``<int:...>`` whose ids beyond an INTEGER column are a 404 (:func:`check_request`).
 
-    def __init__(self, map: Any, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("max", MAX_ID)
-        super().__init__(map, *args, **kwargs)
+    Not a converter ``max``: Werkzeug then answers 405 for a route of the same path with
+    another method (POST /x/<int:pk> beside GET /x/<int:pk>) instead of 404."""
+
+
+def _beyond_an_id(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value > MAX_ID
 
 
 def is_storable(text: str) -> bool:
@@ -88,6 +91,8 @@ def check_request() -> ResponseReturnValue | None:
     texts = [*request.args.items(multi=True), *request.form.items(multi=True)]
     if request.view_args:
         texts += [(k, v) for k, v in request.view_args.items() if isinstance(v, str)]
+        if any(_beyond_an_id(v) for v in request.view_args.values()):
+            return _refuse(404, "there is nothing with that id")
     if any(not is_storable(key) or not is_storable(value) for key, value in texts):
         return _refuse(400, UNSTORABLE_MESSAGE)
     if request.is_json and request.content_length:

@@ -40,6 +40,7 @@ from core import access, audit
 from core.database import db
 from core.inputs import fab_view
 from core.models import AuditEntry, utcnow
+from core.openapi import ErrorSchema, KeepaliveSchema, json_route
 from core.permissions import RequestPermissionCache
 from core.ratelimit import (
     check_limit,
@@ -334,7 +335,8 @@ class TelehealthUsersView(SwitchboardView):
     def switch(self, user_id: int) -> Any:
         user = self.appbuilder.sm.get_user_by_id(user_id)
         if user is None:
-            return jsonify(error=f"no user with id {user_id}"), 404
+            flash(f"There is no user with id {user_id}.", "danger")
+            return redirect(url_for("TelehealthUsersView.list")), 404
         enabled = request.form.get("enabled") == "1"
         access.set_telehealth(user, enabled)
         flash(f"Telehealth {'enabled' if enabled else 'disabled'} for {user.username}.", "success")
@@ -448,6 +450,10 @@ class SessionView(BaseView):
     base_permissions: list[str] = []
 
     @expose("/keepalive", methods=["POST"])
+    @json_route(
+        "The staff page's heartbeat: counts as activity, tells the idle timeout",
+        responses={200: KeepaliveSchema, 401: ErrorSchema},
+    )
     def keepalive(self) -> Any:
         if not current_user.is_authenticated:
             return jsonify(error="not signed in"), 401

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -221,6 +222,37 @@ class TourStep:
     title: str
     text: str
     page: str | Callable[[], str | None]
+
+
+@dataclass(frozen=True)
+class ReportFilters:
+    """What a report is asked for: local dates (inclusive) in the practice's ``zone``, an
+    optional provider and invite kind. ``provider_id`` is already narrowed to the viewer's
+    own rows when their role may not see everyone's."""
+
+    date_from: dt.date
+    date_to: dt.date
+    zone: Any
+    provider_id: int | None = None
+    invite_kind: str | None = None
+
+
+@dataclass(frozen=True)
+class ReportSpec:
+    """A report in Reporting: a figure drawn from ``rows(filters)`` (a list of dicts keyed by
+    ``columns``' keys), the same rows as a sortable, paged table and as CSV. ``label`` and
+    ``value`` name the columns the chart draws; ``drill(row)`` gives the visit filters
+    (e.g. ``{"outcome": "no_show"}``) of the visits behind a row, ``None`` for none."""
+
+    name: str
+    title: str
+    columns: tuple[tuple[str, str], ...]
+    rows: Callable[[ReportFilters], list[dict[str, Any]]]
+    label: str
+    value: str
+    chart: str = "bar"  # bar | line | doughnut
+    description: str = ""
+    drill: Callable[[dict[str, Any]], dict[str, str] | None] | None = None
     order: int = 100
 
 
@@ -233,6 +265,16 @@ class PortalActivity:
     kind: str
     summary: str
     source: str = ""
+
+
+class ReportColumn:
+    """A column added to Reporting's visit tables. ``values(visits)`` gets a page of visits
+    (mappings with ``id``, ``entry_id``, ``session_id``, ``client_id``, ``provider_id``,
+    ``invite_id``) and returns each visit id's value: one call per page, never per row."""
+
+    name: str
+    label: str
+    values: Callable[[list[dict[str, Any]]], dict[int, Any]]
 
 
 class SocketError(Exception):

@@ -95,6 +95,9 @@ class EventCatalogueView(BaseView):
 
 
 def register_core_views(appbuilder: AppBuilder) -> None:
+    from core.openapi import OpenApiView
+
+    appbuilder.add_view_no_menu(OpenApiView)
     appbuilder.add_view(
         PluginsView, "Plugins", icon="fa-puzzle-piece", category="Admin", category_icon="fa-cogs"
     )

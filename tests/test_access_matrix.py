@@ -45,6 +45,7 @@ STAFF = {
     "BackOfficeIndexView.index": "the Back Office home",
     "SessionView.keepalive": "idle-logoff heartbeat",
     "BackOfficeAuthDBView.logout": "sign out",
+    "OpenApiView.openapi": "the OpenAPI document: shapes of routes, no data (see the README)",
 }
 NOT_REQUESTED = {"BackOfficeAuthDBView.logout"}  # requesting it would end the walk
 # FAB's action routes check the permission of the action they run: test_action_matrix.

@@ -11,6 +11,7 @@ import datetime as dt
 import re
 from collections.abc import Callable, Iterator
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 from flask import Flask
@@ -832,6 +833,38 @@ def test_the_session_list_shows_times_duration_and_participants(
     assert frontdesk.get("/video/sessions/list/").status_code == 200
     assert frontdesk.get(f"/video/session/{session_id}").status_code in {302, 403}  # no call
     assert frontdesk.get(f"/video/sessions/show/{session_id}").status_code == 200
+
+
+def test_the_session_list_shows_practice_times_to_the_minute_and_the_patients_name(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(PRACTICE_TIMEZONE="America/New_York")
+    client_id = any_client_id(app)
+    with app.app_context():
+        chart = db.session.get(Client, client_id)
+        assert chart is not None
+        full_name = chart.full_name
+    clinician = Peer(app, username="clinician1")
+    try:
+        charted = start_session(clinician, client_id)
+        walk_in = start_session(clinician)  # a waiting-room visitor with no chart
+        for session_id in (charted, walk_in):
+            clinician.ok("video.join", {"session_id": session_id})
+            patient = Peer(app, token=patient_token(app, video_session=session_id))
+            patient.ok("video.join", {"session_id": session_id})
+            clinician.ok("video.end", {"session_id": session_id})
+            patient.close()
+        started = load(app, charted).started_at
+        assert started is not None
+        listing = clinician.http.get("/video/sessions/list/").text
+    finally:
+        clinician.close()
+    local = started.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("America/New_York"))
+    assert local.strftime("%Y-%m-%d %H:%M %Z") in listing
+    assert not re.search(r"\d{2}:\d{2}:\d{2}\.\d{6}", listing)  # no raw microseconds
+    assert full_name in listing
+    # The walk-in's row names the patient who took part, never "None".
+    assert not re.search(r">\s*None\s*<", listing)
 
 
 def test_a_reference_gets_one_open_session_and_stale_sessions_end_at_their_last_activity(

@@ -16,7 +16,7 @@ from marshmallow import (
     validates_schema,
 )
 
-from core.api import MAX_ID
+from core.api import MAX_ID, ErrorSchema
 from plugins.calendar.models import CONTACT_TYPES, RECURRENCES, STATUSES
 from plugins.calendar.schedule import parse_datetime
 
@@ -31,6 +31,13 @@ def _id(what: str) -> fields.Integer:
         validate=validate.Range(min=1, max=MAX_ID, error=f"There is no {what} with that id."),
         error_messages={"required": f"Choose a {what}."},
     )
+
+
+WHEN = {
+    "type": "string",
+    "example": "2026-03-10T10:00",
+    "description": "ISO 8601; without an offset, in the practice's time zone",
+}
 
 
 class PracticeDateTime(fields.Field):
@@ -48,8 +55,12 @@ class PracticeDateTime(fields.Field):
 class AppointmentSchema(Schema):
     client_id = _id("client")
     clinician_id = _id("clinician")
-    start = PracticeDateTime(required=True, error_messages={"required": "Give the start."})
-    end = PracticeDateTime(required=True, error_messages={"required": "Give the end."})
+    start = PracticeDateTime(
+        required=True, error_messages={"required": "Give the start."}, metadata=WHEN
+    )
+    end = PracticeDateTime(
+        required=True, error_messages={"required": "Give the end."}, metadata=WHEN
+    )
     contact_type = fields.String(
         load_default="In person",
         validate=validate.OneOf(CONTACT_TYPES, error="Contact type must be one of {choices}."),
@@ -140,8 +151,90 @@ def first_messages(errors: Mapping[str, Any]) -> dict[str, str]:
     return flat
 
 
-# --- domain events this plugin emits (the event catalogue) ------------------------------
+# --- the calendar's JSON routes ---------------------------------------------------------------
+
+VIEW_NAMES = ("timeGridDay", "timeGridWeek", "dayGridMonth")
 
 
-class AppointmentEventSchema(Schema):
-    appointment_id = fields.Integer(strict=True, required=True)
+class CalendarPageQuerySchema(Schema):
+    view = fields.String(metadata={"enum": list(VIEW_NAMES)})
+    date = fields.String(metadata={"example": "2026-03-10"})
+    clinician_id = fields.String(metadata={"description": "whose calendar to show first"})
+
+
+class EventsQuerySchema(Schema):
+    start = fields.String(required=True, metadata=WHEN)
+    end = fields.String(required=True, metadata=WHEN)
+    clinician_id = fields.Integer(metadata={"description": "only this clinician's"})
+
+
+class NewAppointmentQuerySchema(Schema):
+    start = fields.String(metadata=WHEN)
+    end = fields.String(metadata=WHEN)
+    clinician_id = fields.String()
+    client_id = fields.String()
+    view = fields.String()
+
+
+class OccurrenceQuerySchema(Schema):
+    occurrence = fields.String(
+        metadata={"description": "one occurrence of a series (its key); none: the row itself"}
+    )
+
+
+class EventDetailsSchema(Schema):
+    appointment_id = fields.Integer(required=True)
+    occurrence = fields.String(required=True, allow_none=True)
+    client_id = fields.Integer(required=True)
+    clinician_id = fields.Integer(required=True)
+    clinician = fields.String(required=True)
+    contact_type = fields.String(required=True, metadata={"enum": list(CONTACT_TYPES)})
+    status = fields.String(required=True, metadata={"enum": list(STATUSES)})
+    recurring = fields.Boolean(required=True)
+    overlap = fields.Boolean(required=True)
+    overlaps_with = fields.List(fields.Integer(), required=True)
+    telehealth_allowed = fields.Boolean(required=True)
+    start_utc = fields.String(required=True)
+    end_utc = fields.String(required=True)
+
+
+class CalendarEventSchema(Schema):
+    """An appointment (or one occurrence of a series) as the FullCalendar widget reads it."""
+
+    id = fields.String(required=True, metadata={"description": "<appointment>[@<occurrence>]"})
+    title = fields.String(required=True, metadata={"description": "the client's name"})
+    start = fields.String(required=True, metadata={"description": "wall-clock, practice zone"})
+    end = fields.String(required=True)
+    url = fields.String(required=True)
+    classNames = fields.List(fields.String(), required=True)
+    extendedProps = fields.Nested(EventDetailsSchema, required=True)
+
+
+class AppointmentErrorSchema(ErrorSchema):
+    errors = fields.Dict(
+        keys=fields.String(), values=fields.String(), metadata={"description": "field: why"}
+    )
+
+
+class TelehealthRuleSchema(Schema):
+    allowed = fields.Boolean(required=True)
+    reason = fields.String(required=True, allow_none=True)
+    telehealth_enabled = fields.Boolean(required=True)
+    contact_type = fields.String(required=True)
+    status = fields.String(required=True)
+    allowed_statuses = fields.List(fields.String(), required=True)
+
+
+class StartedSchema(Schema):
+    allowed = fields.Boolean(required=True)
+    location = fields.String(
+        required=True, metadata={"description": "the consent step, with its signed ticket"}
+    )
+
+
+class StartRefusedSchema(ErrorSchema):
+    allowed = fields.Boolean(required=True)
+
+
+class FeedLinkSchema(Schema):
+    url = fields.String(required=True, metadata={"description": "the secret .ics feed"})

@@ -30,7 +30,16 @@ from itsdangerous import URLSafeTimedSerializer
 from marshmallow import ValidationError
 from sqlalchemy import select
 
-from core.api import MAX_ID, Client, audit, db_session, public_route
+from core.api import (
+    MAX_ID,
+    ApiResponse,
+    Client,
+    ErrorSchema,
+    audit,
+    db_session,
+    json_route,
+    public_route,
+)
 from plugins.calendar import ics
 from plugins.calendar.events import announce_change
 from plugins.calendar.models import (
@@ -54,7 +63,20 @@ from plugins.calendar.schedule import (
     to_local,
     wall,
 )
-from plugins.calendar.schemas import AppointmentSchema, first_messages
+from plugins.calendar.schemas import (
+    AppointmentErrorSchema,
+    AppointmentSchema,
+    CalendarEventSchema,
+    CalendarPageQuerySchema,
+    EventsQuerySchema,
+    FeedLinkSchema,
+    NewAppointmentQuerySchema,
+    OccurrenceQuerySchema,
+    StartedSchema,
+    StartRefusedSchema,
+    TelehealthRuleSchema,
+    first_messages,
+)
 
 SOURCE = "calendar"
 #: The salt of the start ticket that the consent plugin verifies (see the package docstring).
@@ -62,6 +84,8 @@ TICKET_SALT = "calendar.start"
 MAX_WINDOW = dt.timedelta(days=400)
 CLINICIAN_ROLE = "Clinician"
 VIEWS = ("timeGridDay", "timeGridWeek", "dayGridMonth")
+PAGE = ApiResponse("The page (browsers)", content_type="text/html")
+TO_PAGE = ApiResponse("Browsers: on to the page that shows the result", content_type=None)
 BLANK = dict.fromkeys(
     (
         "client_id",
@@ -249,6 +273,12 @@ class CalendarView(BaseView):
     # --- pages
 
     @expose("/")
+    @json_route(
+        "The calendar page",
+        query=CalendarPageQuerySchema,
+        negotiated=True,
+        responses={200: PAGE, 400: ErrorSchema},
+    )
     @has_access
     def index(self) -> Any:
         tz = practice_tz()
@@ -275,6 +305,11 @@ class CalendarView(BaseView):
         )
 
     @expose("/events")
+    @json_route(
+        "Appointments and occurrences in a window, as the calendar widget reads them",
+        query=EventsQuerySchema,
+        responses={200: CalendarEventSchema(many=True), 400: ErrorSchema},
+    )
     @has_access
     def events(self) -> Any:
         """The widget's feed: ``?start=&end=`` (ISO 8601) and an optional ``clinician_id``."""
@@ -311,6 +346,12 @@ class CalendarView(BaseView):
         return jsonify([event_json(item, tz) for item in found])
 
     @expose("/appointments/new")
+    @json_route(
+        "The Session Details form for a vacant slot",
+        query=NewAppointmentQuerySchema,
+        negotiated=True,
+        responses={200: PAGE, 400: ErrorSchema},
+    )
     @has_access
     def new(self) -> Any:
         """The Session Details form for a vacant slot (``?start=&end=&clinician_id=``)."""
@@ -344,6 +385,13 @@ class CalendarView(BaseView):
         return self._form(values, appointment=None, occurrence=None)
 
     @expose("/appointments/", methods=["POST"])
+    @json_route(
+        "Create an appointment (or a series)",
+        body=AppointmentSchema,
+        form=AppointmentSchema,
+        negotiated=True,
+        responses={201: CalendarEventSchema, 303: TO_PAGE, 400: AppointmentErrorSchema},
+    )
     @has_access
     def create(self) -> Any:
         data, errors = self._load()
@@ -379,6 +427,12 @@ class CalendarView(BaseView):
         )
 
     @expose("/appointments/<int:pk>")
+    @json_route(
+        "One appointment, or one occurrence of a series",
+        query=OccurrenceQuerySchema,
+        negotiated=True,
+        responses={200: CalendarEventSchema, 400: ErrorSchema, 404: ErrorSchema},
+    )
     @has_access
     def show(self, pk: int) -> Any:
         appointment, item = self._occurrence(pk, request.args.get("occurrence"))
@@ -394,6 +448,19 @@ class CalendarView(BaseView):
         return self._form(self._values(item), appointment=appointment, occurrence=item)
 
     @expose("/appointments/<int:pk>", methods=["POST"])
+    @json_route(
+        "Change an appointment, its whole series, or one occurrence (scope)",
+        query=OccurrenceQuerySchema,
+        body=AppointmentSchema,
+        form=AppointmentSchema,
+        negotiated=True,
+        responses={
+            200: CalendarEventSchema,
+            303: TO_PAGE,
+            400: AppointmentErrorSchema,
+            404: ErrorSchema,
+        },
+    )
     @has_access
     def update(self, pk: int) -> Any:
         appointment, item = self._occurrence(
@@ -414,6 +481,11 @@ class CalendarView(BaseView):
         return redirect(url_for("CalendarView.show", pk=saved.id), 303)
 
     @expose("/appointments/<int:pk>/telehealth")
+    @json_route(
+        "Whether a telehealth session may start for this appointment, and why not",
+        query=OccurrenceQuerySchema,
+        responses={200: TelehealthRuleSchema, 400: ErrorSchema, 404: ErrorSchema},
+    )
     @has_access
     def telehealth(self, pk: int) -> Any:
         """The telehealth rule for this appointment: ``{allowed, reason}``."""
@@ -429,6 +501,24 @@ class CalendarView(BaseView):
         )
 
     @expose("/appointments/<int:pk>/start", methods=["POST"])
+    @json_route(
+        "Start Telehealth Session: save changes sent with it, check the rule, hand over",
+        description=(
+            "With `status` or `contact_type` the body is the whole Session Details form "
+            "(saved for this occurrence first); without, the appointment as it is."
+        ),
+        query=OccurrenceQuerySchema,
+        body=AppointmentSchema(partial=True),
+        form=AppointmentSchema(partial=True),
+        negotiated=True,
+        responses={
+            200: StartedSchema,
+            303: TO_PAGE,
+            400: AppointmentErrorSchema,
+            404: ErrorSchema,
+            409: StartRefusedSchema,
+        },
+    )
     @has_access
     def start(self, pk: int) -> Any:
         """Start Telehealth Session: save the form's changes if any, enforce the rule, and
@@ -497,6 +587,11 @@ class CalendarView(BaseView):
         return ics_response(user, details="full", filename=f"appointments-{user_id}.ics")
 
     @expose("/feed-link", methods=["POST"])
+    @json_route(
+        "Make (or replace) the caller's secret calendar subscription link",
+        negotiated=True,
+        responses={200: FeedLinkSchema},
+    )
     @has_access
     def feed_link(self) -> Any:
         """Make (or replace) the signed-in user's secret subscription link."""

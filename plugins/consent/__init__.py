@@ -180,22 +180,18 @@ def backoffice_tour_steps() -> list[object]:
 
 @hookimpl
 def backoffice_declared_events() -> list[EventSpec]:
-    from plugins.consent.schemas import ConsentDecisionEventSchema, SessionLinkSentEventSchema
+    from plugins.consent.schemas import ConsentEventSchema, SessionLinkSentEventSchema
 
     return [
         EventSpec(
-            "consent.recorded",
-            "The client consented to telehealth, verbally or signed in the portal.",
-            ConsentDecisionEventSchema,
+            "consent.recorded", "The client accepted telehealth consent.", ConsentEventSchema
         ),
         EventSpec(
-            "consent.declined",
-            "The client declined the portal consent form.",
-            ConsentDecisionEventSchema,
+            "consent.declined", "The client declined telehealth consent.", ConsentEventSchema
         ),
         EventSpec(
             "consent.session_link_sent",
-            "The session link went to the client by SMS or email.",
+            "The session link (an invite) went to the client by SMS or email.",
             SessionLinkSentEventSchema,
         ),
     ]

@@ -13,20 +13,24 @@ class RequestStatusSchema(Schema):
     )
 
 
-# --- domain events this plugin emits (the event catalogue) ------------------------------
+# --- the domain events this plugin emits (its entries in the event catalogue) ------------
 
 
-class ConsentDecisionEventSchema(Schema):
-    client_id = fields.Integer(strict=True, required=True)
-    consent_id = fields.Integer(strict=True, required=True)
-    reference = fields.String(required=True, allow_none=True)
-    kind = fields.String(required=True, validate=validate.OneOf(("verbal", "digital")))
+class ConsentEventSchema(Schema):
+    """``consent.recorded`` / ``consent.declined``."""
+
+    client_id = fields.Integer(required=True)
+    consent_id = fields.Integer(required=True)
+    reference = fields.String(allow_none=True)
+    kind = fields.String(required=True)
 
 
 class SessionLinkSentEventSchema(Schema):
-    client_id = fields.Integer(strict=True, required=True)
-    reference = fields.String(required=True, allow_none=True)
-    invite_id = fields.Integer(strict=True, required=True)
-    channel = fields.String(required=True, validate=validate.OneOf(("sms", "email")))
+    """``consent.session_link_sent``: the session invite went out by SMS or email."""
+
+    client_id = fields.Integer(required=True)
+    reference = fields.String(allow_none=True)
+    invite_id = fields.Integer(required=True)
+    channel = fields.String(required=True, validate=validate.OneOf(["sms", "email"]))
     status = fields.String(required=True)
-    link_id = fields.Integer(strict=True, required=True)
+    link_id = fields.Integer(required=True)

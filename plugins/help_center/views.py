@@ -15,9 +15,19 @@ from sqlalchemy.exc import IntegrityError
 from wtforms import Field, Form
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from core.api import AUDIENCES, audit, db_session, is_plugin_enabled, setting
+from core.api import (
+    AUDIENCES,
+    ApiResponse,
+    ErrorSchema,
+    audit,
+    db_session,
+    is_plugin_enabled,
+    json_route,
+    setting,
+)
 from plugins.help_center import service
 from plugins.help_center.models import PracticeArticle, TourOffer, VideoTutorial
+from plugins.help_center.schemas import SearchQuerySchema, TourOfferSchema, TourStepsSchema
 
 SOURCE = "help_center"
 VIDEO_EXTENSIONS = ("mp4", "webm", "ogg", "mov")
@@ -39,6 +49,12 @@ class HelpCenterView(BaseView):
     base_permissions = ["can_read"]
 
     @expose("/")
+    @json_route(
+        "The Knowledge Base, or its search results",
+        query=SearchQuerySchema,
+        negotiated=True,
+        responses={200: ApiResponse("The page", content_type="text/html"), 400: ErrorSchema},
+    )
     @has_access
     def index(self) -> Any:
         query = request.args.get("q", "").strip()
@@ -92,11 +108,13 @@ class HelpCenterView(BaseView):
         return self.render_template("help_center/tour.html", steps=service.tour_steps())
 
     @expose("/tour/steps")
+    @json_route("The feature tour's steps for this user", responses={200: TourStepsSchema})
     @has_access
     def tour_steps(self) -> Any:
         return jsonify(steps=service.tour_steps())
 
     @expose("/tour/state")
+    @json_route("Whether to offer this user the tour", responses={200: TourOfferSchema})
     @has_access
     def tour_state(self) -> Any:
         if not setting("HELP_TOUR_OFFER"):
@@ -105,6 +123,7 @@ class HelpCenterView(BaseView):
         return jsonify(offer=not offered)
 
     @expose("/tour/offered", methods=["POST"])
+    @json_route("This user saw the tour's offer", responses={200: TourOfferSchema})
     @has_access
     def tour_offered(self) -> Any:
         """The user saw the offer (took the tour or not): it is not offered again."""

@@ -11,7 +11,9 @@ from flask_appbuilder.models.sqla.filters import FilterEqualFunction
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_login import current_user
 
+from core.api import ApiResponse, ErrorSchema, json_route
 from plugins.tools.models import SpeedTestResult
+from plugins.tools.schemas import DownloadQuerySchema, UploadedSchema
 
 _CHUNK = os.urandom(64 * 1024)  # incompressible, so proxies cannot shrink the test
 
@@ -29,6 +31,14 @@ class SpeedTestView(BaseView):
         return self.render_template("tools/speedtest.html")
 
     @expose("/download")
+    @json_route(
+        "Incompressible bytes to time the download",
+        query=DownloadQuerySchema,
+        responses={
+            200: ApiResponse("The bytes", content_type="application/octet-stream"),
+            400: ErrorSchema,
+        },
+    )
     @has_access
     def download(self) -> Any:
         limit = int(current_app.config["TOOLS_DOWNLOAD_BYTES"])
@@ -49,6 +59,11 @@ class SpeedTestView(BaseView):
         return Response(generate(), mimetype="application/octet-stream", headers=headers)
 
     @expose("/upload", methods=["POST"])
+    @json_route(
+        "Count the bytes of an upload, to time it",
+        raw_body="application/octet-stream",
+        responses={200: UploadedSchema, 413: ErrorSchema},
+    )
     @has_access
     def upload(self) -> Any:
         limit = int(current_app.config["TOOLS_UPLOAD_MAX_BYTES"])

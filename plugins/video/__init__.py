@@ -19,6 +19,7 @@ and ``patient.sent_back`` (takes the patient out of the call).
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 import click
@@ -205,22 +206,19 @@ def backoffice_tour_steps() -> list[object]:
 
 @hookimpl
 def backoffice_declared_events() -> list[EventSpec]:
-    from plugins.video.schemas import (
-        SessionEndedEventSchema,
-        SessionEventSchema,
-        SessionSentBackEventSchema,
-    )
+    from plugins.video.schemas import SentBackEventSchema, SessionEventSchema
 
     return [
+        EventSpec("session.started", "A video session began.", SessionEventSchema),
+        EventSpec("session.ended", "A video session ended.", SessionEventSchema),
         EventSpec(
-            "session.started",
-            "The second participant joined the video session.",
-            SessionEventSchema,
-        ),
-        EventSpec("session.ended", "A clinician ended the video session.", SessionEndedEventSchema),
-        EventSpec(
-            "session.sent_back",
-            "A clinician sent the patient from the call back to the waiting room.",
-            SessionSentBackEventSchema,
+            "session.sent_back", "The clinician sent the patient back to wait.", SentBackEventSchema
         ),
     ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.video.history import history_events
+
+    return history_events()

@@ -85,6 +85,14 @@ class VideoSession(Model):
         return entry_id_of(self.reference)
 
     @property
+    def client_name(self) -> str:
+        """The chart's name, else the name the patient gave (a waiting-room visitor)."""
+        if self.client is not None:
+            return self.client.full_name
+        patient = next((p for p in self.participants if p.kind == PATIENT), None)
+        return patient.display_name if patient is not None else ""
+
+    @property
     def participant_names(self) -> str:
         return ", ".join(f"{p.display_name} ({p.kind})" for p in self.participants)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import re
 from typing import Any
 
@@ -17,6 +18,7 @@ from core.api import (
     audit,
     db_session,
     new_patient_token,
+    practice_timezone,
     public_route,
     resolve_invite,
     revoke_invite,
@@ -43,6 +45,14 @@ BAD_LINK = "This session link is not valid or has expired. Ask your clinician fo
 USED_LINK = "This invitation has already been used or has expired. Ask the clinician for a new one."
 
 
+def practice_minute(value: dt.datetime | None) -> str:
+    """A naive UTC time in the practice's zone, to the minute, e.g. ``2026-12-04 09:15 EST``."""
+    if value is None:
+        return ""
+    local = value.replace(tzinfo=dt.UTC).astimezone(practice_timezone())
+    return local.strftime("%Y-%m-%d %H:%M %Z")
+
+
 class VideoSessionView(ModelView):
     """Every video session, for reporting: when, how long, who took part. Read-only."""
 
@@ -56,7 +66,7 @@ class VideoSessionView(ModelView):
     list_columns = [
         "created_at",
         "provider",
-        "client",
+        "client_name",
         "status",
         "started_at",
         "ended_at",
@@ -67,7 +77,7 @@ class VideoSessionView(ModelView):
         "id",
         "reference",
         "provider",
-        "client",
+        "client_name",
         "status",
         "created_at",
         "started_at",
@@ -76,15 +86,21 @@ class VideoSessionView(ModelView):
         "participant_names",
     ]
     search_columns = ["status", "provider", "client", "started_at", "ended_at"]
+    formatters_columns = {
+        "created_at": practice_minute,
+        "started_at": practice_minute,
+        "ended_at": practice_minute,
+    }
     label_columns = {
         "id": "Session",
         "reference": "From",
-        "created_at": "Created (UTC)",
+        "created_at": "Created",
         "provider": "Clinician",
         "client": "Client",
+        "client_name": "Client",
         "status": "Status",
-        "started_at": "Started (UTC)",
-        "ended_at": "Ended (UTC)",
+        "started_at": "Started",
+        "ended_at": "Ended",
         "duration_text": "Duration",
         "duration_seconds": "Duration (seconds)",
         "participant_names": "Participants",

@@ -22,6 +22,7 @@ It listens to ``consent.recorded`` / ``consent.declined`` (``client_id``), to
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, Flask
@@ -211,30 +212,30 @@ def backoffice_declared_events() -> list[EventSpec]:
         ),
         EventSpec("patient.admitted", "Staff admitted the patient.", s.AdmittedEventSchema),
         EventSpec(
+            "patient.sent_back", "An admitted patient was sent back to wait.", s.ByEventSchema
+        ),
+        EventSpec(
             "patient.transferred",
             "The patient moved to another provider.",
             s.TransferredEventSchema,
         ),
-        EventSpec(
-            "patient.sent_back",
-            "Staff sent an admitted patient back to waiting.",
-            s.ByStaffEventSchema,
-        ),
-        EventSpec("patient.left", "The patient left, or stayed away too long.", s.LeftEventSchema),
+        EventSpec("patient.left", "The patient left before the visit ended.", s.LeftEventSchema),
         EventSpec(
             "patient.removed", "Staff ended the visit: removed or no-show.", s.RemovedEventSchema
         ),
         EventSpec(
-            "patient.message_sent",
-            "A chat message between staff and the patient.",
-            s.MessageEventSchema,
+            "patient.copay_updated",
+            "The copay was marked (status, amount, method).",
+            s.CopayEventSchema,
         ),
-        EventSpec(
-            "patient.copay_updated", "The copay's status or amount changed.", s.ByStaffEventSchema
-        ),
-        EventSpec(
-            "patient.waiting_long",
-            "A long-wait alert went to a provider or the practice.",
-            s.WaitingLongEventSchema,
-        ),
+        EventSpec("patient.message_sent", "A waiting-room chat message.", s.MessageEventSchema),
+        EventSpec("patient.waiting_long", "A long-wait alert went out.", s.WaitingLongEventSchema),
+        EventSpec("patient.completed", "The admitted patient's session ended.", s.EntryEventSchema),
     ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.waiting_room.history import history_events
+
+    return history_events()

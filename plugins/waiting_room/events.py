@@ -87,7 +87,11 @@ def message(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
 
 def mark_copay(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
     entry = room.mark_copay(
-        payload["entry_id"], payload["status"], payload["amount_cents"], _act(context)
+        payload["entry_id"],
+        payload["status"],
+        payload["amount_cents"],
+        _act(context),
+        method=payload["method"],
     )
     return _summary(entry)
 

@@ -39,6 +39,8 @@ LIVE_STATUSES = (WAITING, ADMITTED)
 ENDED_STATUSES = (LEFT, REMOVED, NO_SHOW, COMPLETED)
 
 COPAY_STATUSES = ("not_required", "due", "collected")
+#: How a collected copay was paid; told in ``patient.copay_updated``, not stored here.
+COPAY_METHODS = ("card", "cash", "check", "other")
 CONSENT_STATUSES = ("unknown", "recorded", "declined")
 DEVICE_STATUSES = ("pending", "ok", "warning", "failed", "skipped")
 AVAILABILITIES = ("available", "busy", "running_late", "away")

@@ -517,6 +517,7 @@ def domain_payload(entry: WaitingEntry, **extra: Any) -> dict[str, Any]:
         "waited_seconds": entry.waited_seconds,
         "copay_status": entry.copay_status,
         "copay_cents": entry.copay_cents,
+        "at": iso(utcnow()),
         **extra,
     }
 
@@ -959,8 +960,16 @@ def _add_message(
     )
 
 
-def mark_copay(entry_id: int, status: str, amount_cents: int | None, actor: Actor) -> WaitingEntry:
+def mark_copay(
+    entry_id: int,
+    status: str,
+    amount_cents: int | None,
+    actor: Actor,
+    method: str | None = None,
+) -> WaitingEntry:
+    """``method`` (card, cash, ...) is told in the event for reporting, not stored here."""
     entry = _load(entry_id)
+    method = method if status == "collected" else None
     before = {"status": entry.copay_status, "amount_cents": entry.copay_cents}
     amount = amount_cents if amount_cents is not None else entry.copay_cents
     if status == "not_required":
@@ -979,9 +988,12 @@ def mark_copay(entry_id: int, status: str, amount_cents: int | None, actor: Acto
         entry,
         "copay",
         audit_action="waiting_room.copay_marked",
-        details={"before": before, "after": {"status": status, "amount_cents": amount}},
+        details={
+            "before": before,
+            "after": {"status": status, "amount_cents": amount, "method": method},
+        },
         event="patient.copay_updated",
-        event_extra={"by": actor.user_id},
+        event_extra={"by": actor.user_id, "method": method},
         actor=actor.name,
     )
 
@@ -1423,6 +1435,7 @@ def on_session_ended(payload: dict[str, Any]) -> None:
         entry.version = bump()
         audit("waiting_room.completed", target=f"waiting_entry:{entry.id}", source=SOURCE)
         session.commit()
+        emit_domain_event("patient.completed", domain_payload(entry), source=SOURCE)
         announce(entry, "completed")
     except Exception:
         session.rollback()

@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from marshmallow import Schema, fields, validate
 
-from core.api import MAX_ID
-from plugins.waiting_room.models import AVAILABILITIES, COPAY_STATUSES
+from core.api import MAX_ID, ErrorSchema
+from plugins.waiting_room.models import (
+    AVAILABILITIES,
+    COPAY_METHODS,
+    COPAY_STATUSES,
+)
 
 MESSAGE_MAX = 2000
 
@@ -71,6 +75,9 @@ class CopaySchema(Schema):
     amount_cents = fields.Integer(
         load_default=None, allow_none=True, strict=True, validate=validate.Range(min=0, max=10**7)
     )
+    method = fields.String(
+        load_default=None, allow_none=True, validate=validate.OneOf(COPAY_METHODS)
+    )
 
 
 class MuteSchema(Schema):
@@ -117,63 +124,81 @@ class LeaveSchema(Schema):
     """The patient chose to leave the waiting room."""
 
 
-# --- domain events this plugin emits (the event catalogue) ------------------------------
+# --- the patients' HTTP routes (check-in, leaving the page) ----------------------------------
 
 
-def _ref(**options: bool) -> fields.Integer:
-    return fields.Integer(strict=True, allow_none=True, **options)
-
-
-def _when() -> fields.DateTime:
-    return fields.DateTime(required=True, allow_none=True)
-
-
-class EntryEventSchema(Schema):
-    """The keys every waiting-room event carries (``room.domain_payload``): ids, no names."""
-
-    entry_id = _id(required=True)
-    status = fields.String(required=True)
-    invite_id = _ref(required=True)
-    invite_kind = fields.String(required=True)
-    client_id = _ref(required=True)
-    provider_id = _ref(required=True)
-    arrived_at = _when()
-    admitted_at = _when()
-    ended_at = _when()
-    waited_seconds = _ref(required=True)
-    copay_status = fields.String(required=True, validate=validate.OneOf(COPAY_STATUSES))
-    copay_cents = _ref(required=True)
-
-
-class AdmittedEventSchema(EntryEventSchema):
-    admitted_by = _ref(required=True)
-    session_url = fields.String(required=True, allow_none=True)
-
-
-class ByStaffEventSchema(EntryEventSchema):
-    by = _ref(required=True)
-
-
-class TransferredEventSchema(EntryEventSchema):
-    from_provider_id = _ref(required=True)
-    to_provider_id = _ref(required=True)
-    transferred_by = _ref(required=True)
-
-
-class RemovedEventSchema(ByStaffEventSchema):
-    reason = fields.String(required=True, validate=validate.OneOf(("removed", "no_show")))
-
-
-class LeftEventSchema(EntryEventSchema):
-    reason = fields.String(
-        required=True, validate=validate.OneOf(("patient_left", "grace_expired"))
+class ArrivalSchema(Schema):
+    token = fields.String(required=True, metadata={"description": "the patient token"})
+    entry_id = fields.Integer(required=True)
+    created = fields.Boolean(
+        required=True, metadata={"description": "false: the same entry, found again"}
     )
 
 
+class JoinErrorSchema(ErrorSchema):
+    problems = fields.Dict(
+        data_key="fields",
+        keys=fields.String(),
+        values=fields.Raw(),
+        metadata={"description": "the form's fields and what is wrong with each"},
+    )
+
+
+class AwaySchema(Schema):
+    token = fields.String(required=True, metadata={"description": "the patient token"})
+    csrf_token = fields.String(metadata={"description": "the page's CSRF token"})
+
+
+class EntryEventSchema(Schema):
+    """The keys every ``patient.*`` event carries (``room.domain_payload``): ids, no names."""
+
+    entry_id = fields.Integer(required=True)
+    status = fields.String(required=True)
+    invite_id = fields.Integer(allow_none=True)
+    invite_kind = fields.String(required=True)
+    client_id = fields.Integer(allow_none=True)
+    provider_id = fields.Integer(allow_none=True)
+    arrived_at = fields.String(required=True)
+    admitted_at = fields.String(allow_none=True)
+    ended_at = fields.String(allow_none=True)
+    waited_seconds = fields.Integer(allow_none=True)
+    copay_status = fields.String(required=True)
+    copay_cents = fields.Integer(allow_none=True)
+    #: When it happened (ISO, UTC); set on every event, and on replayed history.
+    at = fields.String()
+
+
+class AdmittedEventSchema(EntryEventSchema):
+    admitted_by = fields.Integer(allow_none=True)
+    session_url = fields.String(allow_none=True)
+
+
+class ByEventSchema(EntryEventSchema):
+    by = fields.Integer(allow_none=True)
+
+
+class TransferredEventSchema(EntryEventSchema):
+    from_provider_id = fields.Integer(allow_none=True)
+    to_provider_id = fields.Integer(required=True)
+    transferred_by = fields.Integer(allow_none=True)
+
+
+class LeftEventSchema(EntryEventSchema):
+    reason = fields.String(validate=validate.OneOf(["patient_left", "grace_expired"]))
+
+
+class RemovedEventSchema(ByEventSchema):
+    reason = fields.String(validate=validate.OneOf(["removed", "no_show"]))
+
+
+class CopayEventSchema(ByEventSchema):
+    method = fields.String(allow_none=True, validate=validate.OneOf(COPAY_METHODS))
+
+
 class MessageEventSchema(EntryEventSchema):
-    sender = fields.String(required=True, validate=validate.OneOf(("staff", "patient")))
+    sender = fields.String(validate=validate.OneOf(["staff", "patient"]))
 
 
 class WaitingLongEventSchema(EntryEventSchema):
-    level = fields.String(required=True, validate=validate.OneOf(("provider", "practice")))
-    waiting_seconds = fields.Integer(strict=True, required=True)
+    level = fields.String(validate=validate.OneOf(["provider", "practice"]))
+    waiting_seconds = fields.Integer()

@@ -25,8 +25,11 @@ from flask_appbuilder import BaseView, expose, has_access
 from marshmallow import Schema, ValidationError, fields, validate
 
 from core.api import (
+    MAX_ID,
+    ErrorSchema,
     PatientInvite,
     db_session,
+    json_route,
     public_route,
     rate_limited,
     resolve_invite,
@@ -35,6 +38,7 @@ from core.api import (
 )
 from plugins.waiting_room import room
 from plugins.waiting_room.models import WaitingEntry
+from plugins.waiting_room.schemas import ArrivalSchema, AwaySchema, JoinErrorSchema
 
 BLUEPRINT = "waiting_room_patient"
 NAME_MAX = 120
@@ -68,7 +72,9 @@ class WaitingRoomView(BaseView):
 class JoinSchema(Schema):
     name = fields.String(required=True, validate=validate.Length(min=1, max=NAME_MAX))
     date_of_birth = fields.Date(load_default=None, allow_none=True)
-    provider_id = fields.Integer(load_default=None, allow_none=True, strict=True)
+    provider_id = fields.Integer(
+        load_default=None, allow_none=True, strict=True, validate=validate.Range(min=1, max=MAX_ID)
+    )
 
 
 def _wrong_code() -> Any:
@@ -163,6 +169,15 @@ def _enter(invite: PatientInvite | None, code: str | None) -> Any:
     )
 
 
+CHECK_IN = {
+    200: ArrivalSchema,
+    201: ArrivalSchema,
+    400: JoinErrorSchema,
+    404: ErrorSchema,
+    429: ErrorSchema,
+}
+
+
 def _ping() -> Response:
     return Response(status=204, headers={"Cache-Control": "no-store"})
 
@@ -180,6 +195,11 @@ def patient_blueprint() -> Blueprint:
             invite=invite, code=None, enter_url=url_for(f"{BLUEPRINT}.join_enter", token=token)
         )
 
+    @json_route(
+        "Check a patient in with their invite link; the answer's token opens their socket",
+        body=JoinSchema,
+        responses=CHECK_IN,
+    )
     @public_route("checks a patient in with their invite link's token")
     def join_enter(token: str) -> Any:
         invite = resolve_invite(token)
@@ -202,12 +222,22 @@ def patient_blueprint() -> Blueprint:
             invite=None, code=code, enter_url=url_for(f"{BLUEPRINT}.external_enter", code=code)
         )
 
+    @json_route(
+        "Check a patient in through the practice's external join code",
+        body=JoinSchema,
+        responses=CHECK_IN,
+    )
     @public_route("checks a patient in through the practice's external join link")
     def external_enter(code: str) -> Any:
         if code not in room.external_codes():
             return jsonify(error=BAD_CODE), 404
         return _enter(None, code)
 
+    @json_route(
+        "The patient's page is closing (sendBeacon): shown away at once",
+        form=AwaySchema,
+        responses={204: None, 400: ErrorSchema},
+    )
     @public_route("a patient page closing; the patient token in the body is the credential")
     def away() -> Any:
         claims = verify_patient_token(str(request.form.get("token") or ""))

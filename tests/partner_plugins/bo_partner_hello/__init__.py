@@ -14,6 +14,9 @@ from core.api import (
     HelpArticle,
     MenuView,
     PluginInfo,
+    ReportColumn,
+    ReportFilters,
+    ReportSpec,
     SocketContext,
     SocketEvent,
     TourStep,
@@ -83,6 +86,40 @@ def backoffice_tour_steps() -> list[TourStep]:
             order=80,
         )
     ]
+
+
+COLUMN_CALLS: list[list[int]] = []
+
+
+def _figure(filters: ReportFilters) -> list[dict[str, Any]]:
+    days = (filters.date_to - filters.date_from).days + 1
+    return [{"label": "Days asked", "days": days, "provider": filters.provider_id or 0}]
+
+
+def _flags(visits: list[dict[str, Any]]) -> dict[int, Any]:
+    COLUMN_CALLS.append([v["id"] for v in visits])
+    return {v["id"]: f"entry {v['entry_id']}" for v in visits}
+
+
+@hookimpl
+def backoffice_reports() -> list[ReportSpec]:
+    return [
+        ReportSpec(
+            name="partner_hello",
+            title="Partner figure",
+            columns=(("label", "What"), ("days", "Days"), ("provider", "Provider")),
+            rows=_figure,
+            label="label",
+            value="days",
+            drill=lambda _row: {"outcome": "attended"},
+            order=900,
+        )
+    ]
+
+
+@hookimpl
+def backoffice_report_columns() -> list[ReportColumn]:
+    return [ReportColumn("partner_flag", "Partner flag", _flags)]
 
 
 @hookimpl

@@ -227,6 +227,7 @@
     act("waiting_room.mark_copay", {
       entry_id: dialogEntry.id, status: $("wr-copay-status").value,
       amount_cents: amount === "" ? null : Math.round(Number(amount) * 100),
+      method: $("wr-copay-method").value || null,
     }).then(function (entry) { if (entry) { window.jQuery("#wr-copay").modal("hide"); } });
   });
 
