@@ -227,7 +227,7 @@ def test_undeclared_or_mismatched_events_raise_in_tests(app: Flask) -> None:
         with pytest.raises(EventContractError, match="'kit.nothing' .* is not declared"):
             emit_domain_event("kit.nothing", {}, source="test")
         with pytest.raises(EventContractError, match="entry_id"):
-            emit_domain_event("patient.arrived", {**ARRIVED, "entry_id": "7"}, source="test")
+            emit_domain_event("patient.arrived", {**ARRIVED, "entry_id": "seven"}, source="test")
         with pytest.raises(EventContractError, match="Unknown field"):
             emit_domain_event("patient.arrived", {**ARRIVED, "name": "Alex"}, source="test")
         emit_domain_event("patient.arrived", ARRIVED, source="test")  # matches: no error
