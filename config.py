@@ -22,6 +22,7 @@ PRACTICE_NAME = "Demo Behavioral Health"
 #: IANA zone of the practice: calendars, appointment times in messages, reports.
 PRACTICE_TIMEZONE = "UTC"
 TELEHEALTH_ENABLED = True
+PRACTICE_LOGO_URL = ""  # empty: the practice name stands in for a logo
 
 # --- Server -----------------------------------------------------------------
 HOST = "127.0.0.1"
@@ -59,6 +60,8 @@ PLUGINS_ALLOW: list[str] = []  # empty: every installed plugin
 PLUGINS_BLOCK: list[str] = []
 # How long a worker trusts its cached copy of the plugin switches (seconds).
 PLUGIN_STATE_TTL = 1.0
+# How long a worker trusts its cached copy of the practice settings (seconds).
+SETTINGS_TTL = 1.0
 
 # --- Flask-AppBuilder -------------------------------------------------------
 AUTH_TYPE = 1  # AUTH_DB
@@ -113,6 +116,8 @@ PATIENT_TOKEN_MAX_AGE = 12 * 3600
 INVITE_TTL = 24 * 3600  # default lifetime of a patient invite link (seconds)
 # The page a patient invite link opens; the waiting room plugin provides it.
 INVITE_ENDPOINT = "waiting_room_patient.join"
+# The page of an external join link (/wait/<code>); the waiting room plugin provides it.
+JOIN_CODE_ENDPOINT = "waiting_room_patient.external"
 
 # --- The dock: sites opened inside the back office -------------------------
 # Menu sections whose pages open in the dock (the built-in Upload Site and Patient Portal).

@@ -7,6 +7,7 @@ returns from hooks, the model base, and accessors for the host's services. The r
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 import pluggy
@@ -16,8 +17,9 @@ from core import hookspecs
 from core.immutable import allow_row_changes, forbid_row_changes
 from core.inputs import MAX_ID
 from core.invites import InviteError, create_invite, resolve_invite, revoke_invite
+from core.join_codes import CodeMatch as JoinCodeMatch
 from core.messaging import InvalidRecipient, normalise_email, normalise_phone
-from core.models import Client, PatientInvite
+from core.models import Client, OutboundMessage, PatientInvite
 from core.openapi import ApiResponse, ErrorSchema, json_route
 from core.ratelimit import rate_limited
 from core.staff import StaffMember
@@ -42,6 +44,7 @@ from core.types import (
     SocketContext,
     SocketError,
     SocketEvent,
+    TopbarItem,
     TourStep,
 )
 
@@ -74,6 +77,7 @@ __all__ = [
     "SocketContext",
     "SocketError",
     "SocketEvent",
+    "TopbarItem",
     "StaffMember",
     "Client",
     "InviteError",
@@ -86,6 +90,7 @@ __all__ = [
     "forbid_row_changes",
     "group_rule_enabled",
     "hook_results",
+    "plugin_of_endpoint",
     "hookimpl",
     "is_plugin_enabled",
     "new_patient_token",
@@ -108,6 +113,12 @@ __all__ = [
     "staff_members",
     "verify_patient_token",
     "within_rate_limit",
+    "JoinCodeMatch",
+    "OutboundMessage",
+    "join_code_url",
+    "join_code",
+    "practice_join_code",
+    "provider_join_code",
 ]
 
 hookimpl = pluggy.HookimplMarker(hookspecs.PROJECT_NAME)
@@ -252,9 +263,9 @@ def practice_timezone() -> Any:
 def setting(key: str) -> Any:
     """The current value of a practice setting: what a practice admin set in Settings,
     else the environment or config default. Cheap enough for every request."""
-    from flask import current_app
+    from core.practice_settings import value
 
-    return current_app.config[key]
+    return value(key)
 
 
 #: Where the patient-portal plugin registers itself (``app.extensions``): an object with
@@ -341,10 +352,63 @@ def portal_activity(client_id: int) -> list[PortalActivity]:
     return sorted(found, key=lambda item: item.at, reverse=True)
 
 
-def hook_results(hook_name: str) -> list[tuple[str, Any]]:
+def hook_results(
+    hook_name: str, *, include_disabled: bool = False, **kwargs: Any
+) -> list[tuple[str, Any]]:
     """``(plugin, answer)`` from each enabled plugin implementing the hook ``hook_name``
-    (one that raises is logged and left out): how a plugin gathers what others contribute,
-    e.g. reporting's ``backoffice_reports``."""
+    (called with ``kwargs``; one that raises is logged and left out): how a plugin gathers
+    what others contribute, e.g. reporting's ``backoffice_reports``. ``include_disabled``
+    asks every plugin that loaded, switched on or not (e.g. to index what they ship)."""
     from core.plugins import plugin_manager
 
-    return [(name, answer) for name, answer in plugin_manager().call_each(hook_name) if answer]
+    manager = plugin_manager()
+    if not include_disabled:
+        return [(n, answer) for n, answer in manager.call_each(hook_name, **kwargs) if answer]
+    found: list[tuple[str, Any]] = []
+    for record in manager.loaded():
+        try:
+            answer = manager.call_one(record.name, hook_name, **kwargs)
+        except Exception:
+            logging.getLogger(__name__).exception("plugin %s failed in %s", record.name, hook_name)
+            continue
+        if answer:
+            found.append((record.name, answer))
+    return found
+
+
+def plugin_of_endpoint(endpoint: str | None) -> str | None:
+    """The plugin whose blueprint serves a Flask endpoint (``"blueprint.view"``), or
+    ``None`` for the host's own pages and Flask-AppBuilder views."""
+    from core.plugins import plugin_manager
+
+    blueprint = (endpoint or "").split(".", 1)[0] or None
+    return plugin_manager().owner_of_blueprint(blueprint)
+
+
+def join_code(code: str) -> JoinCodeMatch | None:
+    """What an external join code opens (``state``: ``active``, ``grace`` or ``retired``),
+    or ``None`` for a code that never existed. One query."""
+    from core.join_codes import lookup
+
+    return lookup(code)
+
+
+def practice_join_code() -> str:
+    """The practice's current external join code (the ``/wait/<code>`` link)."""
+    from core.join_codes import practice_code
+
+    return practice_code()
+
+
+def provider_join_code(provider_id: int, *, create: bool = True) -> str | None:
+    """One provider's current join code, made (by the caller's commit) on first use."""
+    from core.join_codes import provider_code
+
+    return provider_code(provider_id, create=create)
+
+
+def join_code_url(code: str) -> str:
+    """The full address of an external join link (``JOIN_CODE_ENDPOINT``, the waiting room's)."""
+    from core.join_codes import url_of
+
+    return url_of(code)

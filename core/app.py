@@ -9,7 +9,7 @@ import traceback
 from pathlib import Path
 from typing import Any
 
-from flask import Flask, abort, has_app_context, jsonify, request
+from flask import Flask, abort, current_app, has_app_context, jsonify, request
 from flask_appbuilder import AppBuilder
 from flask_wtf.csrf import CSRFProtect
 from jinja2 import ChoiceLoader, FileSystemLoader
@@ -29,7 +29,7 @@ from core.practice import zone_of
 from core.realtime import Hub, init_realtime
 from core.security import init_security
 from core.staff import init_staff
-from core.types import Assets, DashboardWidget, MenuLink, MenuView
+from core.types import Assets, DashboardWidget, MenuLink, MenuView, TopbarItem
 
 log = logging.getLogger(__name__)
 
@@ -91,11 +91,13 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
             _register_plugin(app, appbuilder, plugins, hub, record)
         _declare_events(app, plugins)
         _order_menu(appbuilder, plugins)
+        _init_practice_settings(app, plugins)
         plugins.states.bind(
             _switch_loader(app), app.config["PLUGIN_STATE_TTL"], on_change=_tell_pages(app)
         )
         init_realtime(app, hub)
         app.before_request(_gate_disabled_plugins)
+        app.before_request(_refresh_navigation)
         init_security(app)
         app.add_url_rule("/health", "health", health)
         app.context_processor(_shell_context)
@@ -324,13 +326,54 @@ CORE_SECTION_ORDER = {"Admin": 900, "Security": 910}
 
 
 def _order_menu(appbuilder: AppBuilder, plugins: PluginManager) -> None:
-    """Plugin sections by their menu order, then the host's Admin and Security sections."""
+    """The seed's sections first (core.navigation), then the other plugin sections by their
+    menu order, then the host's Admin and Security; a practice admin's order wins later."""
+    from core.navigation import arrange
+
     order = dict(CORE_SECTION_ORDER)
     for record in plugins.loaded():
         if record.info is not None:
             section = record.menu_section or record.title
             order[section] = min(order.get(section, record.info.menu_order), record.info.menu_order)
-    appbuilder.menu.menu.sort(key=lambda item: order.get(item.name, 950))
+    current_app.extensions["backoffice.menu_orders"] = order
+    arrange(appbuilder, order, {})
+
+
+def _init_practice_settings(app: Flask, plugins: PluginManager) -> None:
+    """The settings cache, and plugins' declared defaults for keys no config holds."""
+    from core.practice_settings import DeclaredSetting, init_settings, register_defaults
+
+    found: list[DeclaredSetting] = []
+    for record in plugins.loaded():
+        declared = _guard(
+            plugins, record, lambda r=record: plugins.call_one(r.name, "backoffice_settings")
+        )
+        found += [DeclaredSetting(s, record.name, record.title) for s in declared or []]
+    register_defaults(app, found)
+    init_settings(app)
+    _seed_join_codes()
+
+
+def _seed_join_codes() -> None:
+    """The practice's first join code, at boot rather than in a patient's request."""
+    from sqlalchemy import inspect
+
+    from core.join_codes import ensure_practice_codes
+    from core.models import JoinCode
+
+    if not inspect(db.engine).has_table(JoinCode.__tablename__):
+        return
+    try:
+        ensure_practice_codes()
+    except Exception as exc:  # e.g. the database is down: the first request does it
+        db.session.rollback()
+        log.warning("join codes at boot skipped: %s", str(exc).splitlines()[0])
+
+
+def _refresh_navigation() -> None:
+    from core.navigation import refresh_menu
+
+    refresh_menu()
 
 
 def _switch_loader(app: Flask) -> Any:
@@ -380,6 +423,7 @@ def housekeeping(app: Flask) -> None:
         with app.app_context():
             try:
                 plugins.states.refresh()
+                app.extensions["backoffice.settings"].refresh()
                 drop_ended_logins(app)
             except Exception as exc:  # e.g. the database is down: try again next time
                 log.warning("housekeeping: %s", str(exc).splitlines()[0])
@@ -453,13 +497,42 @@ def _message_queue_state(app: Flask) -> str | None:
 def _shell_context() -> dict[str, Any]:
     from flask import current_app
 
+    from core.practice_settings import value as setting_value
+
     plugins = plugin_manager()
     return {
         "dock_sites": current_app.config["DOCK_SITES"],
         "dock_sections": current_app.config["DOCK_SECTIONS"],
         "plugin_assets": _enabled_assets(plugins),
-        "practice_name": current_app.config["PRACTICE_NAME"],
+        "practice_name": setting_value("PRACTICE_NAME"),
+        "practice_logo_url": setting_value("PRACTICE_LOGO_URL"),
+        "topbar_items": _topbar_items,
     }
+
+
+def _topbar_items() -> list[Markup]:
+    """Enabled plugins' top-bar items the signed-in user may use, rendered."""
+    from flask import render_template
+    from flask_login import current_user
+
+    if not getattr(current_user, "is_authenticated", False):
+        return []
+    security = current_app.extensions["appbuilder"].sm
+    found = [
+        (name, item)
+        for name, items in plugin_manager().call_each("backoffice_topbar_items")
+        for item in items or []
+        if isinstance(item, TopbarItem)
+    ]
+    rendered: list[Markup] = []
+    for name, item in sorted(found, key=lambda f: (f[1].order, f[1].name)):
+        if item.permission is not None and not security.has_access(*item.permission):
+            continue
+        try:
+            rendered.append(Markup(render_template(item.template)))
+        except Exception:
+            log.exception("top-bar item %r of plugin %s failed", item.name, name)
+    return rendered
 
 
 def _enabled_assets(plugins: PluginManager) -> dict[str, list[str]]:

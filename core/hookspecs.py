@@ -34,6 +34,7 @@ if TYPE_CHECKING:
         Setting,
         SocketContext,
         SocketEvent,
+        TopbarItem,
         TourStep,
     )
 
@@ -133,6 +134,11 @@ def backoffice_declared_events() -> list[EventSpec]:
 @hookspec
 def backoffice_settings() -> list[Setting]:
     """Practice settings the plugin declares; each gets a field in Settings."""
+
+
+@hookspec
+def backoffice_topbar_items() -> list[TopbarItem]:
+    """Buttons (templates) the plugin adds to the top bar of every staff page."""
 
 
 @hookspec

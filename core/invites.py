@@ -100,10 +100,23 @@ def resolve_invite(token: str, *, commit: bool = True) -> PatientInvite | None:
     )
     if invite is None or invite.revoked_at is not None or invite.expires_at <= utcnow():
         return None
+    first_use = invite.last_used_at is None
     invite.last_used_at = utcnow()
     if commit:
         db.session.commit()
+        if first_use:
+            _announce_opened(invite)
     return invite
+
+
+def _announce_opened(invite: PatientInvite) -> None:
+    """``invite.opened`` (``invite_id``, ``kind``): the patient opened the link the first
+    time; e.g. Settings' Recent invites shows it at once."""
+    from core.app import plugin_manager
+    from core.types import DomainEvent
+
+    payload = {"invite_id": invite.id, "kind": invite.kind}
+    plugin_manager().emit(DomainEvent("invite.opened", payload, source="core"))
 
 
 def revoke_invite(invite_id: int, *, source: str, commit: bool = True) -> None:

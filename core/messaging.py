@@ -36,9 +36,32 @@ class _TimeoutConnection(Connection):
         return host
 
 
+MAIL_KEYS = (
+    "MAIL_SERVER",
+    "MAIL_PORT",
+    "MAIL_USE_TLS",
+    "MAIL_USE_SSL",
+    "MAIL_USERNAME",
+    "MAIL_PASSWORD",
+    "MAIL_DEFAULT_SENDER",
+)
+
+
 class _Mail(Mail):
     def connect(self) -> Connection:
-        return _TimeoutConnection(current_app.extensions["mail"])
+        """A connection with the practice's current mail settings (Settings may have
+        changed them since the app started)."""
+        app = current_app
+        booted = app.extensions["mail"]
+        state = self.init_mail({**app.config, **_current(MAIL_KEYS)}, app.debug, app.testing)
+        state.suppress = booted.suppress
+        return _TimeoutConnection(state)  # type: ignore[arg-type]  # as Flask-Mail does
+
+
+def _current(keys: tuple[str, ...]) -> dict[str, object]:
+    from core.practice_settings import value
+
+    return {key: value(key) for key in keys}
 
 
 mail = _Mail()
@@ -111,15 +134,17 @@ class HttpSmsBackend:
 
 
 def sms_backend() -> SmsBackend:
-    config = current_app.config
+    config = _current(
+        ("SMS_BACKEND", "SMS_HTTP_URL", "SMS_HTTP_ACCOUNT", "SMS_HTTP_TOKEN", "SMS_FROM")
+    )
     if config["SMS_BACKEND"] not in {"outbox", "http"}:
         raise ValueError(f"SMS_BACKEND must be 'outbox' or 'http', not {config['SMS_BACKEND']!r}")
     if config["SMS_BACKEND"] == "http":
         return HttpSmsBackend(
-            config["SMS_HTTP_URL"],
-            config["SMS_HTTP_ACCOUNT"],
-            config["SMS_HTTP_TOKEN"],
-            config["SMS_FROM"],
+            str(config["SMS_HTTP_URL"]),
+            str(config["SMS_HTTP_ACCOUNT"]),
+            str(config["SMS_HTTP_TOKEN"]),
+            str(config["SMS_FROM"]),
         )
     return OutboxSmsBackend()
 
@@ -155,8 +180,15 @@ def send_email(
     """Send an email now; the stored message says ``sent`` or ``failed`` with the error."""
     message = _store("email", normalise_email(to), subject, body, source)
     try:
+        sender = str(_current(("MAIL_DEFAULT_SENDER",))["MAIL_DEFAULT_SENDER"])
         mail.send(
-            MailMessage(subject=subject, recipients=[message.recipient], body=body, html=html)
+            MailMessage(
+                subject=subject,
+                recipients=[message.recipient],
+                body=body,
+                html=html,
+                sender=sender,
+            )
         )
     except Exception as exc:
         return _finish(message, "failed", f"{type(exc).__name__}: {exc}")
@@ -172,3 +204,58 @@ def send_sms(to: str, body: str, *, source: str = "core") -> OutboundMessage:
     except Exception as exc:
         return _finish(message, "failed", f"{type(exc).__name__}: {exc}")
     return _finish(message, "recorded" if isinstance(backend, OutboxSmsBackend) else "sent")
+
+
+# --- failures in words -------------------------------------------------------------------
+
+_NO_ANSWER = (
+    "ConnectionRefusedError",
+    "Errno 111",
+    "TimeoutError",
+    "timed out",
+    "gaierror",
+    "Name or service not known",
+    "SMTPServerDisconnected",
+    "SMTPConnectError",
+    "ConnectionError",
+    "ConnectTimeout",
+    "ReadTimeout",
+    "OSError",
+)
+
+
+def failure_sentence(channel: str, error: str | None) -> str:
+    """A stored delivery error said as a plain sentence for staff, e.g. "The email could
+    not be sent: the mail server did not answer." The technical error stays stored."""
+    text = error or ""
+    if channel == "email":
+        return "The email could not be sent: " + _email_reason(text) + "."
+    return "The text message could not be sent: " + _sms_reason(text) + "."
+
+
+def _email_reason(text: str) -> str:
+    if "SMTPAuthenticationError" in text:
+        return "the mail server refused the practice's user name or password"
+    if "SMTPRecipientsRefused" in text:
+        return "the mail server refused this address"
+    if "SMTPSenderRefused" in text:
+        return "the mail server refused the practice's sender address"
+    if any(marker in text for marker in _NO_ANSWER):
+        return "the mail server did not answer"
+    return "the mail server refused the message"
+
+
+def _sms_reason(text: str) -> str:
+    answered = re.search(r"answered (\d{3})", text)
+    if answered:
+        code = int(answered.group(1))
+        if code in {401, 403}:
+            return "the SMS provider refused the practice's account details"
+        if code >= 500:
+            return "the SMS provider is not working right now"
+        return "the SMS provider refused the message"
+    if "MissingSchema" in text or "InvalidURL" in text or "InvalidSchema" in text:
+        return "the SMS provider is not set up (see Settings)"
+    if any(marker in text for marker in _NO_ANSWER):
+        return "the SMS provider did not answer"
+    return "the SMS provider refused the message"

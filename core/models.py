@@ -57,6 +57,15 @@ class OutboundMessage(Model):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
     sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
+    @property
+    def problem(self) -> str | None:
+        """Why it failed, as a plain sentence for staff (``None`` when it did not)."""
+        if self.status != "failed":
+            return None
+        from core.messaging import failure_sentence
+
+        return failure_sentence(self.channel, self.error)
+
 
 class Client(Model):
     """A patient of the practice. Patients have no login; they hold tokens."""
@@ -138,3 +147,34 @@ class PatientInvite(Model):
     expires_at: Mapped[dt.datetime] = mapped_column(DateTime, nullable=False)
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+
+
+class PracticeSetting(Model):
+    """A practice setting changed in Settings (no row: the environment or config default)."""
+
+    __tablename__ = "bo_practice_setting"
+
+    key: Mapped[str] = mapped_column(String(100), primary_key=True)
+    value: Mapped[object | None] = mapped_column(JSON)
+    changed_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    changed_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class JoinCode(Model):
+    """A code of the practice's external waiting-room link (``provider_id``: one clinician's).
+
+    A rotated code is retired at ``retired_at`` and keeps opening the waiting room until
+    ``valid_until`` (the grace period); after that it answers "contact the practice".
+    """
+
+    __tablename__ = "bo_join_code"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    code: Mapped[str] = mapped_column(String(64), nullable=False, unique=True)
+    provider_id: Mapped[int | None] = mapped_column(
+        ForeignKey("ab_user.id", ondelete="CASCADE"), index=True
+    )
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime, default=utcnow, nullable=False)
+    created_by: Mapped[str | None] = mapped_column(String(100))
+    retired_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    valid_until: Mapped[dt.datetime | None] = mapped_column(DateTime)

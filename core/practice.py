@@ -6,8 +6,6 @@ from collections.abc import Mapping
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from flask import current_app
-
 from config import ConfigError
 
 
@@ -27,4 +25,6 @@ def zone_of(config: Mapping[str, Any]) -> ZoneInfo:
 
 
 def practice_timezone() -> ZoneInfo:
-    return zone_of(current_app.config)
+    from core.practice_settings import value
+
+    return zone_named(str(value("PRACTICE_TIMEZONE") or "UTC"))

@@ -130,6 +130,18 @@ class Setting:
     help: str = ""
     choices: tuple[str, ...] = ()
     section: str | None = None
+    minimum: float | None = None  # int and float: the smallest value the form accepts
+
+
+@dataclass(frozen=True)
+class TopbarItem:
+    """Something a plugin adds to the top bar of every staff page (e.g. a button that
+    opens a dialog): its template, rendered for users who hold ``permission``."""
+
+    name: str
+    template: str
+    permission: tuple[str, str] | None = None
+    order: int = 100
 
 
 @dataclass(frozen=True)
@@ -222,6 +234,7 @@ class TourStep:
     title: str
     text: str
     page: str | Callable[[], str | None]
+    order: int = 100
 
 
 @dataclass(frozen=True)
@@ -267,6 +280,7 @@ class PortalActivity:
     source: str = ""
 
 
+@dataclass(frozen=True)
 class ReportColumn:
     """A column added to Reporting's visit tables. ``values(visits)`` gets a page of visits
     (mappings with ``id``, ``entry_id``, ``session_id``, ``client_id``, ``provider_id``,

@@ -60,6 +60,7 @@ ARGUMENTS = {
     "filename": "x_sep_missing.txt",
     "locale": "en",
     "group_by": "0",
+    "kind": "svg",
     "source": "nonexistent",
     "slug": "nonexistent",
 }

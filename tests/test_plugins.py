@@ -221,3 +221,30 @@ def test_a_switch_is_seen_at_once_while_a_refresh_is_under_way(app: Flask) -> No
         assert not states.is_enabled("tools")
         set_plugin_enabled("tools", True, actor="admin")
         assert states.is_enabled("tools")
+
+
+def test_built_in_plugins_import_only_the_public_api_from_core() -> None:
+    """The plugin contract: ``core.api`` is the one module of core a plugin imports (its
+    migrations may use Alembic and SQLAlchemy directly), so core can change behind it."""
+    import ast
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parent.parent / "plugins"
+    offenders = []
+    for path in sorted(root.rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = (
+                [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else []
+            )
+            offenders += [
+                f"{path.relative_to(root)}:{node.lineno} imports {module}"
+                for module in modules
+                if (module == "core" or module.startswith("core.")) and module != "core.api"
+            ]
+    assert offenders == []

@@ -1065,11 +1065,18 @@ def test_sent_back_from_the_call_is_one_update_for_both_sides(room: Room) -> Non
     assert clinician.received("waiting_room.update") == []
 
 
-def test_each_installation_gets_its_own_join_code(make_room: Any, tmp_path: Any) -> None:
+def test_each_installation_gets_its_own_join_code(
+    make_room: Any, databases: Any, backend: str, tmp_path: Any
+) -> None:
     """No deployment answers a known code: without WAITING_ROOM_EXTERNAL_CODE the link's
-    code is made once for the installation and kept; staff see the link on their page."""
-    first = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "one"))
-    other = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "two"))
+    code is made once for the practice's database (core's join-code registry) and kept;
+    staff see the link on their page."""
+    first = make_room(WAITING_ROOM_EXTERNAL_CODE="")
+    other = make_room(
+        WAITING_ROOM_EXTERNAL_CODE="",
+        SQLALCHEMY_DATABASE_URI=databases.new(backend),
+        INSTANCE_DIR=str(tmp_path / "two"),
+    )
     with first.app.app_context():
         from plugins.waiting_room.room import external_codes
 
@@ -1080,7 +1087,7 @@ def test_each_installation_gets_its_own_join_code(make_room: Any, tmp_path: Any)
     http = first.app.test_client()
     assert http.get("/wait/demo-practice").status_code == 404
     assert http.get(f"/wait/{code}").status_code == 200
-    again = make_room(WAITING_ROOM_EXTERNAL_CODE="", INSTANCE_DIR=str(tmp_path / "one"))
+    again = make_room(WAITING_ROOM_EXTERNAL_CODE="")  # another worker, the same database
     assert again.app.test_client().get(f"/wait/{code}").status_code == 200  # kept
 
     staff = first.app.test_client()

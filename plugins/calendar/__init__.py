@@ -87,7 +87,14 @@ def backoffice_settings() -> list[Setting]:
             type="int",
             help="The Join button in the patient portal opens this many minutes early.",
             section="Calendar",
-        )
+        ),
+        Setting(
+            "CALENDAR_DEFAULT_MINUTES",
+            "Default appointment length (minutes)",
+            "int",
+            minimum=5,
+            section="Calendar",
+        ),
     ]
 
 

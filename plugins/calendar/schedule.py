@@ -11,11 +11,10 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from zoneinfo import ZoneInfo
 
-from flask import current_app
 from sqlalchemy import and_, or_, select
 from sqlalchemy.orm import Session, selectinload
 
-from core.api import practice_timezone
+from core.api import practice_timezone, setting
 from plugins.calendar.models import FREE_STATUSES, TELEHEALTH_STATUSES, Appointment
 
 #: A series with neither a count nor an end date (old data) stops after this many steps.
@@ -100,7 +99,7 @@ def label(start: dt.datetime, end: dt.datetime, tz: ZoneInfo | None = None) -> s
 def telehealth_refusal(contact_type: str, status: str, enabled: bool | None = None) -> str | None:
     """Why a telehealth session cannot be started, or ``None`` when it can."""
     if enabled is None:
-        enabled = bool(current_app.config.get("TELEHEALTH_ENABLED"))
+        enabled = bool(setting("TELEHEALTH_ENABLED"))
     if not enabled:
         return "Telehealth is not enabled for this practice."
     if contact_type != "Telehealth":

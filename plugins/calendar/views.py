@@ -39,6 +39,7 @@ from core.api import (
     db_session,
     json_route,
     public_route,
+    setting,
 )
 from plugins.calendar import ics
 from plugins.calendar.events import announce_change
@@ -228,7 +229,7 @@ def ics_response(user: User, *, details: str, filename: str) -> Response:
                     + ("\nOverlaps another appointment" if item.overlap else "")
                 ),
                 location={"Telehealth": "Telehealth (video)", "Phone": "Phone"}.get(
-                    item.contact_type, current_app.config.get("PRACTICE_NAME", "")
+                    item.contact_type, setting("PRACTICE_NAME")
                 ),
                 status=item.status,
                 categories=(item.contact_type,),
@@ -299,7 +300,7 @@ class CalendarView(BaseView):
             initial_view=view,
             clinicians=staff,
             chosen=chosen or "",
-            default_minutes=int(current_app.config["CALENDAR_DEFAULT_MINUTES"]),
+            default_minutes=int(setting("CALENDAR_DEFAULT_MINUTES")),
             can_write=self.appbuilder.sm.has_access("can_write", "Appointment"),
             is_clinician=any(c.id == current_user.id for c in staff),
         )
@@ -356,7 +357,7 @@ class CalendarView(BaseView):
     def new(self) -> Any:
         """The Session Details form for a vacant slot (``?start=&end=&clinician_id=``)."""
         tz = practice_tz()
-        minutes = int(current_app.config["CALENDAR_DEFAULT_MINUTES"])
+        minutes = int(setting("CALENDAR_DEFAULT_MINUTES"))
         try:
             start = parse_datetime(request.args["start"], tz) if request.args.get("start") else None
             end = parse_datetime(request.args["end"], tz) if request.args.get("end") else None
@@ -494,7 +495,7 @@ class CalendarView(BaseView):
         return jsonify(
             allowed=reason is None,
             reason=reason,
-            telehealth_enabled=bool(current_app.config.get("TELEHEALTH_ENABLED")),
+            telehealth_enabled=bool(setting("TELEHEALTH_ENABLED")),
             contact_type=item.contact_type,
             status=item.status,
             allowed_statuses=list(TELEHEALTH_STATUSES),
@@ -840,7 +841,7 @@ class CalendarView(BaseView):
             overlaps=[
                 (o, label(o.start, o.end, tz)) for o in (occurrence.overlaps if occurrence else [])
             ],
-            telehealth_enabled=bool(current_app.config.get("TELEHEALTH_ENABLED")),
+            telehealth_enabled=bool(setting("TELEHEALTH_ENABLED")),
             telehealth_statuses=TELEHEALTH_STATUSES,
             refusal=refusal,
             can_write=sm.has_access("can_write", "Appointment"),

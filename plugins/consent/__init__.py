@@ -45,6 +45,7 @@ from core.api import (
     PluginInfo,
     PortalActivity,
     PortalSection,
+    Setting,
     SocketEvent,
     hookimpl,
 )
@@ -193,5 +194,18 @@ def backoffice_declared_events() -> list[EventSpec]:
             "consent.session_link_sent",
             "The session link (an invite) went to the client by SMS or email.",
             SessionLinkSentEventSchema,
+        ),
+    ]
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    return [
+        Setting("CONSENT_VALIDITY_DAYS", "A consent is valid for (days)", "int", minimum=1),
+        Setting(
+            "CONSENT_PORTAL_LINK_HOURS",
+            "A consent form link works for (hours)",
+            "int",
+            minimum=1,
         ),
     ]

@@ -22,6 +22,7 @@ from core.api import (
     normalise_phone,
     send_email,
     send_sms,
+    setting,
 )
 from plugins.consent.models import (
     ConsentFormVersion,
@@ -200,7 +201,7 @@ def next_form_version() -> int:
 
 
 def validity() -> dt.timedelta:
-    return dt.timedelta(days=int(current_app.config["CONSENT_VALIDITY_DAYS"]))
+    return dt.timedelta(days=int(setting("CONSENT_VALIDITY_DAYS")))
 
 
 def latest_record(client_id: int) -> ConsentRecord | None:
@@ -317,7 +318,7 @@ def sample_values() -> dict[str, str]:
     return {
         "client_first_name": "Alexandra",
         "client_last_name": "Rivera-Montgomery",
-        "practice_name": str(current_app.config.get("PRACTICE_NAME", "")),
+        "practice_name": str(setting("PRACTICE_NAME")),
         "clinician_name": "Casey Morgan",
         "appointment_time": "Wednesday 30 September 2026, 10:00\u201310:50 (America/New_York)",
         "link": "https://backoffice.example.org/join/" + "x" * 32,
@@ -352,7 +353,7 @@ def message_values(client: Client, clinician_name: str, link: str, when: str) ->
     return {
         "client_first_name": client.first_name,
         "client_last_name": client.last_name,
-        "practice_name": str(current_app.config.get("PRACTICE_NAME", "")),
+        "practice_name": str(setting("PRACTICE_NAME")),
         "clinician_name": clinician_name,
         "appointment_time": when,
         "link": link,

@@ -40,6 +40,7 @@ from core.api import (
     public_route,
     resolve_invite,
     revoke_invite,
+    setting,
 )
 from plugins.consent.events import announce_decision, announce_record
 from plugins.consent.models import (
@@ -213,7 +214,7 @@ class ConsentFlowView(BaseView):
         pending = _pending_request(client.id, ticket.reference)
         if pending is not None:  # a new form replaces the one still unanswered
             revoke_invite(pending.invite_id, source=SOURCE, commit=False)
-        ttl = dt.timedelta(hours=int(current_app.config["CONSENT_PORTAL_LINK_HOURS"]))
+        ttl = dt.timedelta(hours=int(setting("CONSENT_PORTAL_LINK_HOURS")))
         issued = create_invite(
             "portal",
             source=SOURCE,
@@ -260,7 +261,7 @@ class ConsentFlowView(BaseView):
         )
         db_session().commit()
         if message.status == "failed":
-            flash(f"The consent form could not be sent: {message.error}", "danger")
+            flash(f"The consent form was not sent. {message.problem}", "danger")
         else:
             flash(
                 f"Consent form sent to {client.full_name} by {_channel(channel)} "
@@ -337,7 +338,7 @@ class ConsentFlowView(BaseView):
             channel=channel,
             message_id=message.id,
             status=message.status,
-            error=message.error,
+            error=message.problem,
             sent_by=current_user.username,
         )
         db_session().add(sent)
@@ -377,7 +378,7 @@ class ConsentFlowView(BaseView):
             delivery=_delivery(message.status, channel),
             channel_name=_channel(channel),
             expires=local(issued.invite.expires_at),
-        ), (200 if message.status != "failed" else 502)
+        )
 
     @expose("/links/<int:pk>")
     @has_access
@@ -422,7 +423,7 @@ class ConsentFlowView(BaseView):
             errors=errors or {},
             channel=request.form.get("channel") or ("sms" if client.phone else "email"),
             typed=request.form,
-            validity_days=int(current_app.config["CONSENT_VALIDITY_DAYS"]),
+            validity_days=int(setting("CONSENT_VALIDITY_DAYS")),
             channel_name=_channel,
         ), (400 if errors else 200)
 
@@ -547,7 +548,7 @@ class ConsentRecordView(BaseView):
             "recorded_at": local(record.recorded_at),
             "valid_until": local(record.valid_until),
             "valid_now": record.is_valid(),
-            "practice_name": current_app.config.get("PRACTICE_NAME", ""),
+            "practice_name": setting("PRACTICE_NAME"),
             "clinician_name": person(record.clinician),
         }
 
@@ -703,7 +704,7 @@ def _portal_missing() -> Any:
 
 
 def _practice() -> str:
-    return str(current_app.config.get("PRACTICE_NAME", ""))
+    return str(setting("PRACTICE_NAME"))
 
 
 def _portal_page(

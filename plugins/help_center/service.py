@@ -16,7 +16,15 @@ from sqlalchemy import delete, select, text
 from sqlalchemy.exc import IntegrityError
 from werkzeug.exceptions import HTTPException
 
-from core.api import AUDIENCES, HelpArticle, TourStep, db_session, is_plugin_enabled
+from core.api import (
+    AUDIENCES,
+    HelpArticle,
+    TourStep,
+    db_session,
+    hook_results,
+    is_plugin_enabled,
+    plugin_of_endpoint,
+)
 from plugins.help_center.models import (
     PracticeArticle,
     SearchEntry,
@@ -65,9 +73,7 @@ class Article:
 
 def shipped_articles() -> list[Article]:
     """Articles of every enabled plugin, through ``backoffice_help_articles``."""
-    from core.app import plugin_manager
-
-    found = plugin_manager().call_each("backoffice_help_articles")
+    found = hook_results("backoffice_help_articles")
     return [
         _shipped(name, item)
         for name, items in found
@@ -252,17 +258,8 @@ def ensure_index() -> None:
 
 def _installed_articles() -> list[Article]:
     """Every loaded plugin's articles, whether enabled or not."""
-    from core.app import plugin_manager
-
-    plugins = plugin_manager()
-    found: list[Article] = []
-    for record in plugins.loaded():
-        try:
-            items = plugins.call_one(record.name, "backoffice_help_articles") or []
-            found += [_shipped(record.name, item) for item in items]
-        except Exception:
-            current_app.logger.exception("plugin %s failed in its help articles", record.name)
-    return found
+    found = hook_results("backoffice_help_articles", include_disabled=True)
+    return [_shipped(name, item) for name, items in found for item in items]
 
 
 # --- context help -------------------------------------------------------------------------
@@ -291,9 +288,7 @@ def context_article(
 
 
 def _owner_article(endpoint: str | None, articles: list[Article]) -> Article | None:
-    from core.app import plugin_manager
-
-    owner = plugin_manager().owner_of_blueprint((endpoint or "").split(".", 1)[0] or None)
+    owner = plugin_of_endpoint(endpoint)
     return next((a for a in articles if a.source == owner), None)
 
 
@@ -306,10 +301,8 @@ def article_url(article: Article) -> str:
 
 def tour_steps() -> list[dict[str, Any]]:
     """Enabled plugins' tour steps on pages this user may open, in order."""
-    from core.app import plugin_manager
-
     steps: list[tuple[int, str, TourStep]] = []
-    for name, found in plugin_manager().call_each("backoffice_tour_steps"):
+    for name, found in hook_results("backoffice_tour_steps"):
         steps += [(s.order, name, s) for s in found or [] if isinstance(s, TourStep)]
     result: list[dict[str, Any]] = []
     for _order, name, step in sorted(steps, key=lambda s: (s[0], s[1])):
@@ -334,9 +327,7 @@ def may_open(path: str) -> bool:
         endpoint, _args = adapter.match(path.split("?", 1)[0], method="GET")
     except HTTPException:
         return False
-    from core.app import plugin_manager
-
-    owner = plugin_manager().owner_of_blueprint(endpoint.split(".", 1)[0])
+    owner = plugin_of_endpoint(endpoint)
     if owner is not None and not is_plugin_enabled(owner):
         return False
     function = current_app.view_functions[endpoint]

@@ -6,7 +6,7 @@ import datetime as dt
 import re
 from typing import Any
 
-from flask import Blueprint, current_app, redirect, render_template, request, url_for
+from flask import Blueprint, redirect, render_template, request, url_for
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
 from flask_login import current_user
@@ -22,6 +22,7 @@ from core.api import (
     public_route,
     resolve_invite,
     revoke_invite,
+    setting,
     verify_patient_token,
 )
 from plugins.video import service
@@ -218,7 +219,7 @@ def _message(title: str, message: str, status: int, *, refresh: int | None = Non
         title=title,
         message=message,
         refresh=refresh,
-        practice_name=current_app.config["PRACTICE_NAME"],
+        practice_name=setting("PRACTICE_NAME"),
     )
     return page, status, {"Cache-Control": "no-store"}
 
@@ -270,7 +271,7 @@ def patient_blueprint() -> Blueprint:
                 token=token,
                 me=who,
                 max_chat=MAX_CHAT,
-                practice_name=current_app.config["PRACTICE_NAME"],
+                practice_name=setting("PRACTICE_NAME"),
                 provider_name=service.user_name(session.provider_id),
             ),
             200,
@@ -318,7 +319,7 @@ def _guest_page(token: str) -> Any:
             error=error,
             name=name,
             max_name=MAX_GUEST_NAME,
-            practice_name=current_app.config["PRACTICE_NAME"],
+            practice_name=setting("PRACTICE_NAME"),
             provider_name=service.user_name(session.provider_id),
         ),
         (400 if error else 200),

@@ -34,6 +34,7 @@ from core.api import (
     EventSpec,
     MenuView,
     PluginInfo,
+    Setting,
     SocketContext,
     SocketEvent,
     hookimpl,
@@ -239,3 +240,57 @@ def backoffice_history_events() -> Iterable[DomainEvent]:
     from plugins.waiting_room.history import history_events
 
     return history_events()
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    room = "Waiting room"
+    return [
+        Setting(
+            "WAITING_ROOM_MESSAGE",
+            "Waiting-room text",
+            "text",
+            help="What patients read while they wait.",
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_ALERT_PROVIDER_AFTER",
+            "Long wait: alert the provider after (seconds)",
+            "int",
+            minimum=30,
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_ALERT_PRACTICE_AFTER",
+            "Long wait: alert the whole practice after (seconds)",
+            "int",
+            minimum=30,
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_ASK_DOB",
+            "Ask patients for their date of birth",
+            "bool",
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_EXTERNAL_CHOOSE_PROVIDER",
+            "Patients on the practice link may pick a clinician",
+            "bool",
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_DEFAULT_COPAY_CENTS",
+            "Default copay (cents)",
+            "int",
+            minimum=0,
+            section=room,
+        ),
+        Setting(
+            "WAITING_ROOM_LEAVE_GRACE",
+            "Keep an away patient's place for (seconds)",
+            "int",
+            minimum=10,
+            section=room,
+        ),
+    ]

@@ -10,15 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import os
-import secrets
 from collections import Counter
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
-from flask import current_app
 from sqlalchemy import and_, delete, func, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
@@ -32,6 +28,8 @@ from core.api import (
     emit_domain_event,
     new_patient_token,
     notify,
+    practice_join_code,
+    setting,
     staff_members,
     verify_patient_token,
 )
@@ -123,36 +121,14 @@ CONFIG_DEFAULTS: dict[str, Any] = {
 
 
 def config(key: str) -> Any:
-    return current_app.config[key]
-
-
-JOIN_CODE_FILE = "waiting_room_join_code"
+    """A setting's current value: what the practice admin set in Settings, else config."""
+    return setting(key)
 
 
 def external_codes() -> list[str]:
-    """The codes of the practice's external join link: configured, or this installation's."""
-    raw = config("WAITING_ROOM_EXTERNAL_CODE")
-    codes = raw if isinstance(raw, list | tuple) else str(raw or "").split(",")
-    found = [str(code).strip() for code in codes if str(code).strip()]
-    return found or [installation_code()]
-
-
-def installation_code() -> str:
-    """A code made once for this installation and kept in its instance folder, like the
-    secret key (workers on several hosts share it by setting WAITING_ROOM_EXTERNAL_CODE)."""
-    extensions = current_app.extensions
-    code: str | None = extensions.get("waiting_room.join_code")
-    if code is None:
-        path = Path(current_app.instance_path) / JOIN_CODE_FILE
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:  # O_EXCL: two workers starting at once keep the first one's code
-            with os.fdopen(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600), "w") as f:
-                f.write(secrets.token_urlsafe(9))
-        except FileExistsError:
-            pass
-        code = path.read_text().strip()
-        extensions["waiting_room.join_code"] = code
-    return code
+    """The practice's current external join code (core keeps the registry: the first one
+    comes from WAITING_ROOM_EXTERNAL_CODE, or is made for this database)."""
+    return [practice_join_code()]
 
 
 def seconds(key: str) -> dt.timedelta:

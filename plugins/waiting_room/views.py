@@ -29,10 +29,12 @@ from core.api import (
     ErrorSchema,
     PatientInvite,
     db_session,
+    join_code,
     json_route,
     public_route,
     rate_limited,
     resolve_invite,
+    setting,
     verify_patient_token,
     within_rate_limit,
 )
@@ -94,12 +96,19 @@ def _not_found(message: str) -> tuple[str, int]:
 
 
 def _practice() -> dict[str, Any]:
-    config = current_app.config
     return {
-        "practice_name": config["PRACTICE_NAME"],
-        "logo_url": config["WAITING_ROOM_LOGO_URL"] or None,
-        "waiting_message": config["WAITING_ROOM_MESSAGE"],
+        "practice_name": setting("PRACTICE_NAME"),
+        "logo_url": setting("WAITING_ROOM_LOGO_URL") or setting("PRACTICE_LOGO_URL") or None,
+        "waiting_message": setting("WAITING_ROOM_MESSAGE"),
     }
+
+
+def _replaced_code() -> tuple[str, int]:
+    """A code the practice replaced and whose grace period is over."""
+    page = render_template(
+        "waiting_room/not_found.html", message=REPLACED_CODE, **_practice(), title="Link replaced"
+    )
+    return page, 410
 
 
 BAD_LINK = (
@@ -114,13 +123,23 @@ TOO_MANY_CODES = (
     "Too many codes were tried from this connection. Wait a minute, then check the code "
     "on the practice's website, or call the practice."
 )
+REPLACED_CODE = (
+    "This waiting-room link has been replaced by the practice. Please contact the practice "
+    "for its new link."
+)
 TOO_MANY_CHECK_INS = "Too many check-ins from this address; wait a minute and try again."
 
 
-def _join_page(*, invite: PatientInvite | None, code: str | None, enter_url: str) -> str:
+def _join_page(
+    *,
+    invite: PatientInvite | None,
+    code: str | None,
+    enter_url: str,
+    provider_id: int | None = None,
+) -> str:
     config = current_app.config
     choices: list[dict[str, Any]] = []
-    if invite is None and config["WAITING_ROOM_EXTERNAL_CHOOSE_PROVIDER"]:
+    if invite is None and provider_id is None and setting("WAITING_ROOM_EXTERNAL_CHOOSE_PROVIDER"):
         choices = [{"id": c.id, "name": c.name} for c in room.clinicians()]
     key = f"invite-{invite.id}" if invite is not None else f"code-{code}"
     return render_template(
@@ -132,7 +151,7 @@ def _join_page(*, invite: PatientInvite | None, code: str | None, enter_url: str
         enter_url=enter_url,
         away_url=url_for(f"{BLUEPRINT}.away"),
         ping_url=url_for(f"{BLUEPRINT}.ping"),
-        ask_dob=bool(config["WAITING_ROOM_ASK_DOB"]),
+        ask_dob=bool(setting("WAITING_ROOM_ASK_DOB")),
         providers=choices,
         heartbeat=float(config["WAITING_ROOM_HEARTBEAT"]),
     )
@@ -141,7 +160,7 @@ def _join_page(*, invite: PatientInvite | None, code: str | None, enter_url: str
 JOIN_SCHEMA = JoinSchema()
 
 
-def _enter(invite: PatientInvite | None, code: str | None) -> Any:
+def _enter(invite: PatientInvite | None, code: str | None, code_provider: int | None = None) -> Any:
     try:
         data = JOIN_SCHEMA.load(request.get_json(silent=True) or {})
     except ValidationError as exc:
@@ -150,7 +169,7 @@ def _enter(invite: PatientInvite | None, code: str | None) -> Any:
     if not name:
         return jsonify(error="Please enter your name.", fields={"name": ["required"]}), 400
     born: dt.date | None = data["date_of_birth"]
-    if current_app.config["WAITING_ROOM_ASK_DOB"] and born is None:
+    if setting("WAITING_ROOM_ASK_DOB") and born is None:
         return jsonify(
             error="Please enter your date of birth.", fields={"date_of_birth": ["required"]}
         ), 400
@@ -161,6 +180,8 @@ def _enter(invite: PatientInvite | None, code: str | None) -> Any:
     provider_id = data["provider_id"]
     if provider_id is not None and (invite is not None or not room.is_provider(provider_id)):
         provider_id = None
+    if code_provider is not None:  # a provider's own link: their room, whatever was sent
+        provider_id = code_provider
     arrival = room.join(
         invite=invite, name=name, date_of_birth=born, code=code, provider_id=provider_id
     )
@@ -216,10 +237,16 @@ def patient_blueprint() -> Blueprint:
 
     @public_route("the practice's external join link, published on its website")
     def external(code: str) -> Any:
-        if code not in room.external_codes():
+        match = join_code(code)
+        if match is None:
             return _wrong_code()
+        if match.state == "retired":
+            return _replaced_code()
         return _join_page(
-            invite=None, code=code, enter_url=url_for(f"{BLUEPRINT}.external_enter", code=code)
+            invite=None,
+            code=code,
+            enter_url=url_for(f"{BLUEPRINT}.external_enter", code=code),
+            provider_id=match.provider_id,
         )
 
     @json_route(
@@ -229,9 +256,12 @@ def patient_blueprint() -> Blueprint:
     )
     @public_route("checks a patient in through the practice's external join link")
     def external_enter(code: str) -> Any:
-        if code not in room.external_codes():
+        match = join_code(code)
+        if match is None:
             return jsonify(error=BAD_CODE), 404
-        return _enter(None, code)
+        if match.state == "retired":
+            return jsonify(error=REPLACED_CODE), 410
+        return _enter(None, code, match.provider_id)
 
     @json_route(
         "The patient's page is closing (sendBeacon): shown away at once",

@@ -17,6 +17,7 @@ from core.api import (
     ReportColumn,
     ReportFilters,
     ReportSpec,
+    Setting,
     SocketContext,
     SocketEvent,
     TourStep,
@@ -120,6 +121,14 @@ def backoffice_reports() -> list[ReportSpec]:
 @hookimpl
 def backoffice_report_columns() -> list[ReportColumn]:
     return [ReportColumn("partner_flag", "Partner flag", _flags)]
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    """A partner's setting: it gets a field in Settings with no code in the host."""
+    return [
+        Setting("PARTNER_HELLO_GREETING", "Greeting", default="Hello", help="Said on the page.")
+    ]
 
 
 @hookimpl
