@@ -116,7 +116,9 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
 
 def _declare_events(app: Flask, plugins: PluginManager) -> None:
     """Build the domain-event catalogue; a plugin whose declarations are malformed fails."""
-    plugins.catalogue = {}
+    from core.events import CORE_EVENTS, DeclaredEvent
+
+    plugins.catalogue = {spec.name: DeclaredEvent(plugin="core", spec=spec) for spec in CORE_EVENTS}
     for record in plugins.loaded():
         _guard(plugins, record, lambda r=record: plugins.declare_events(r.name))
     strict = app.config.get("DOMAIN_EVENTS_STRICT")

@@ -18,6 +18,21 @@ from marshmallow import Schema, fields
 from core.types import DomainEvent, EventSpec
 
 
+class InviteOpenedSchema(Schema):
+    invite_id = fields.Integer(strict=True, required=True)
+    kind = fields.String(required=True)
+
+
+#: The events the host itself emits (``core.invites``), in the catalogue beside the plugins'.
+CORE_EVENTS = (
+    EventSpec(
+        "invite.opened",
+        "A patient opened an invite link for the first time.",
+        InviteOpenedSchema,
+    ),
+)
+
+
 class EventContractError(Exception):
     """An event that is not in the catalogue, or whose payload does not match it."""
 

@@ -87,7 +87,11 @@ class EventCatalogueView(BaseView):
             {
                 "entry": catalogue[name],
                 "fields": payload_fields(catalogue[name].spec.schema),
-                "state": plugins.state_of(catalogue[name].plugin),
+                "state": (
+                    plugins.state_of(catalogue[name].plugin)
+                    if catalogue[name].plugin in plugins.records
+                    else "enabled"  # the host's own events
+                ),
             }
             for name in sorted(catalogue)
         ]

@@ -191,6 +191,7 @@ def emitted_names() -> set[str]:
     for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("plugins/**/*.py")]:
         text = path.read_text(encoding="utf-8")
         names |= set(re.findall(r'emit_domain_event\(\s*"([\w.]+)"', text))
+        names |= set(re.findall(r'DomainEvent\(\s*"([\w.]+)"', text))
         names |= set(re.findall(r'\bevent="([\w.]+)"', text))
         names |= set(re.findall(r'name = "([\w.]+)" if record\.decision', text))
         if "calendar.appointment_{what}" in text:
@@ -199,8 +200,11 @@ def emitted_names() -> set[str]:
 
 
 def host_catalogue() -> PluginManager:
+    from core.events import CORE_EVENTS, DeclaredEvent
+
     plugins = PluginManager()
     plugins.discover()
+    plugins.catalogue = {s.name: DeclaredEvent(plugin="core", spec=s) for s in CORE_EVENTS}
     for record in plugins.loaded():
         if record.distribution == HOST_DISTRIBUTION:
             plugins.declare_events(record.name)
