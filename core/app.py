@@ -90,6 +90,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         views.register_core_views(appbuilder)
         for record in plugins.loaded():
             _register_plugin(app, appbuilder, plugins, hub, record)
+        _declare_events(app, plugins)
         _order_menu(appbuilder, plugins)
         _init_practice_settings(app, plugins)
         plugins.states.bind(
@@ -114,6 +115,22 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         db.session.remove()
     _trust_proxies(app)
     return app
+
+
+def _declare_events(app: Flask, plugins: PluginManager) -> None:
+    """Build the domain-event catalogue; a plugin whose declarations are malformed fails."""
+    from core.events import CORE_EVENTS, DeclaredEvent
+
+    plugins.catalogue = {spec.name: DeclaredEvent(plugin="core", spec=spec) for spec in CORE_EVENTS}
+    for record in plugins.loaded():
+        _guard(plugins, record, lambda r=record: plugins.declare_events(r.name))
+    strict = app.config.get("DOMAIN_EVENTS_STRICT")
+    raw = os.environ.get(default_config.ENV_PREFIX + "DOMAIN_EVENTS_STRICT")
+    if strict is None and raw is not None:
+        strict = default_config._parse(raw, False)
+    if strict is None:
+        strict = bool(app.config.get("TESTING") or app.config.get("DEBUG"))
+    plugins.strict_events = bool(strict)
 
 
 def _trust_proxies(app: Flask) -> None:
@@ -240,11 +257,16 @@ def _register_plugin(
     app: Flask, appbuilder: AppBuilder, plugins: PluginManager, hub: Hub, record: PluginRecord
 ) -> None:
     before = set(app.blueprints)
+    views_before = len(appbuilder.baseviews)
     try:
         _guard(plugins, record, lambda: _register_parts(app, appbuilder, plugins, hub, record))
     finally:
         # Whatever got registered, even by a plugin that then failed, is gated by its state.
         record.blueprints |= set(app.blueprints) - before
+        # What `backoffice plugins uninstall` removes again.
+        record.view_menus |= {
+            view.class_permission_name for view in appbuilder.baseviews[views_before:]
+        }
 
 
 def _register_parts(
@@ -260,6 +282,8 @@ def _register_parts(
     for entry in plugins.call_one(name, "backoffice_views") or []:
         if not isinstance(entry, MenuView):
             raise TypeError(f"backoffice_views must return MenuView items, got {entry!r}")
+        if entry.label is not None:
+            record.menu_names |= {section, entry.label}
         if entry.label is None:
             appbuilder.add_view_no_menu(entry.view)
         else:
@@ -274,6 +298,7 @@ def _register_parts(
     for link in plugins.call_one(name, "backoffice_menu_links") or []:
         if not isinstance(link, MenuLink):
             raise TypeError(f"backoffice_menu_links must return MenuLink items, got {link!r}")
+        record.menu_names |= {section, link.label}
         appbuilder.add_link(
             link.label,
             href=link.href,

@@ -6,6 +6,7 @@ import json
 import os
 import socket
 import sys
+from pathlib import Path
 from typing import Any
 
 import click
@@ -128,7 +129,10 @@ def db_upgrade(revision: str) -> None:
     """Apply migrations, then create missing roles and permissions."""
     from core import migrate, roles
 
-    migrate.upgrade(revision)
+    try:
+        migrate.upgrade(revision)
+    except migrate.MissingRevisions as exc:
+        raise click.ClickException(str(exc)) from exc
     roles.sync()
     click.echo(f"Database upgraded to {revision}; roles and permissions synced.")
 
@@ -221,6 +225,59 @@ def plugins_enable(name: str) -> None:
 @with_appcontext
 def plugins_disable(name: str) -> None:
     _switch(name, False)
+
+
+@plugins_group.command("uninstall")
+@click.argument("name")
+@with_appcontext
+def plugins_uninstall(name: str) -> None:
+    """Downgrade NAME's migrations and remove its permissions, menus and switch (audited);
+    then ``pip uninstall`` its package and restart the workers."""
+    from core.uninstall import uninstall
+
+    try:
+        done = uninstall(name, actor="cli")
+    except PluginSwitchError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(done.summary())
+    click.echo("Now remove its package (pip uninstall) and restart the workers.")
+
+
+@cli.command("events")
+@click.option("--markdown", is_flag=True, help="The table of docs/plugin-guide.md.")
+@with_appcontext
+def events_command(markdown: bool) -> None:
+    """The domain-event catalogue: every event the installed plugins declare."""
+    from core.events import catalogue_markdown, describe_payload
+
+    catalogue = plugin_manager().catalogue or {}
+    if markdown:
+        click.echo(catalogue_markdown(catalogue), nl=False)
+        return
+    for name in sorted(catalogue):
+        entry = catalogue[name]
+        click.echo(f"{name:<30} {entry.plugin:<14} {describe_payload(entry.spec.schema)}")
+
+
+@cli.command("new-plugin", with_appcontext=False)
+@click.argument("name")
+@click.option(
+    "--dir",
+    "parent",
+    default=".",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="Folder to create the project in (default: here).",
+)
+def new_plugin(name: str, parent: Path) -> None:
+    """Scaffold a pip-installable plugin package NAME of the standard shape."""
+    from core.scaffold import ScaffoldError, create
+
+    try:
+        target = create(name, parent)
+    except ScaffoldError as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(f"Wrote {target}")
+    click.echo(f"Next: pip install -e {target} && backoffice db upgrade && (cd {target} && pytest)")
 
 
 @cli.command("seed-demo")

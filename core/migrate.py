@@ -11,6 +11,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.config import Config
 from alembic.migration import MigrationContext
 from alembic.script import ScriptDirectory
+from alembic.script.revision import ResolutionError
+from alembic.util import CommandError
 from flask_appbuilder import Model
 
 from core.database import db, metadata
@@ -56,7 +58,38 @@ def alembic_config() -> Config:
     return cfg
 
 
+class MissingRevisions(Exception):
+    """The database holds revisions that no installed plugin (nor core) provides."""
+
+
+def missing_revisions() -> list[str]:
+    """Applied revisions whose scripts are gone: a removed or failed plugin's branch."""
+    script = ScriptDirectory.from_config(alembic_config())
+    with db.engine.connect() as connection:
+        heads = MigrationContext.configure(connection).get_current_heads()
+    missing: list[str] = []
+    for head in heads:
+        try:
+            script.get_revision(head)
+        except (ResolutionError, CommandError):
+            missing.append(head)
+    return missing
+
+
+def check_revisions() -> None:
+    """Refuse with one sentence rather than Alembic's "Can't locate revision"."""
+    missing = missing_revisions()
+    if missing:
+        raise MissingRevisions(
+            f"The database holds migration {', '.join(repr(m) for m in missing)} of a plugin "
+            "that is no longer installed or did not load: reinstall it (see `backoffice "
+            "plugins list` for a load error) and run `backoffice plugins uninstall NAME` "
+            "before removing its package."
+        )
+
+
 def upgrade(revision: str = "heads") -> None:
+    check_revisions()
     command.upgrade(alembic_config(), revision)
 
 

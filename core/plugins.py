@@ -16,6 +16,7 @@ from typing import Any
 import pluggy
 
 from core import hookspecs
+from core.events import DeclaredEvent, EventContractError, problem_with, validate_specs
 from core.types import API_VERSION, DomainEvent, PluginInfo
 
 log = logging.getLogger(__name__)
@@ -37,6 +38,9 @@ class PluginRecord:
     error: str | None = None
     blueprints: set[str] = field(default_factory=set)
     socket_events: set[str] = field(default_factory=set)
+    #: FAB view menus (views' ``class_permission_name``) and menu entries it registered.
+    view_menus: set[str] = field(default_factory=set)
+    menu_names: set[str] = field(default_factory=set)
 
     @property
     def failed(self) -> bool:
@@ -92,6 +96,11 @@ class PluginManager:
         self.block = set(block)
         self.records: dict[str, PluginRecord] = {}
         self.states = PluginStates(self)
+        #: The domain-event catalogue (``None`` until :meth:`declare_events` ran).
+        self.catalogue: dict[str, DeclaredEvent] | None = None
+        #: Raise on an undeclared or non-matching domain event (tests, debug) or log it.
+        self.strict_events = False
+        self._order: dict[str, list[PluginRecord]] = {}
         # The order only changes when a plugin is found or fails; hooks run on every event.
         self._loaded: list[PluginRecord] | None = None
 
@@ -106,6 +115,7 @@ class PluginManager:
                 record.dist_version = entry_point.dist.version
             self.records[record.name] = record
             self._loaded = None
+            self._order.clear()
             try:
                 module = entry_point.load()
                 self.pm.register(module, name=record.name)
@@ -118,17 +128,28 @@ class PluginManager:
         self._loaded = None
 
     def _check_hook_names(self, name: str, module: ModuleType) -> None:
-        """A misspelt hook would be silently ignored: refuse the plugin instead."""
+        """A misspelt hook would be silently ignored: refuse the plugin instead. Hook
+        wrappers are refused too: the host calls each plugin's implementation on its own
+        (to isolate failures and skip disabled plugins), so a wrapper would never wrap."""
         known = {n for n in dir(hookspecs) if n.startswith("backoffice_")}
-        unknown = [
-            attr
-            for attr in dir(module)
-            if attr.startswith("backoffice_")
-            and attr not in known
-            and hasattr(getattr(module, attr), "backoffice_impl")
-        ]
+        unknown: list[str] = []
+        wrappers: list[str] = []
+        for attr in dir(module):
+            options = getattr(getattr(module, attr), f"{hookspecs.PROJECT_NAME}_impl", None)
+            if not isinstance(options, dict):
+                continue
+            hook = options.get("specname") or attr
+            if hook not in known:
+                unknown.append(hook)
+            if options.get("wrapper") or options.get("hookwrapper"):
+                wrappers.append(hook)
         if unknown:
             raise TypeError(f"plugin {name!r} implements unknown hooks: {', '.join(unknown)}")
+        if wrappers:
+            raise TypeError(
+                f"plugin {name!r}: hook wrappers are not supported ({', '.join(wrappers)}); "
+                "the host calls each plugin's implementation on its own"
+            )
 
     def _admitted(self, name: str) -> bool:
         if name in self.block:
@@ -139,9 +160,16 @@ class PluginManager:
         info = self.call_one(record.name, "backoffice_plugin_info")
         if not isinstance(info, PluginInfo):
             raise TypeError(f"backoffice_plugin_info must return PluginInfo, got {info!r}")
-        if info.api_version > API_VERSION:
+        version = info.api_version
+        if not isinstance(version, int) or isinstance(version, bool):
+            raise TypeError(
+                f"PluginInfo.api_version must be an integer such as {API_VERSION}, "
+                f"got {version!r} ({type(version).__name__})"
+            )
+        if not 1 <= version <= API_VERSION:
             raise RuntimeError(
-                f"targets plugin API {info.api_version}; this host implements {API_VERSION}"
+                f"targets plugin API {version}; this host implements {API_VERSION} "
+                f"(api_version must be between 1 and {API_VERSION})"
             )
         return info
 
@@ -165,6 +193,7 @@ class PluginManager:
         log.error("plugin %s failed: %s", name, error)
         record = self.records[name]
         record.error = error
+        self._order.clear()
         self._loaded = None
         if self.pm.has_plugin(name):
             self.pm.unregister(name=name)
@@ -207,10 +236,28 @@ class PluginManager:
                 return impl.function(*(kwargs[arg] for arg in impl.argnames))
         return None
 
+    def call_order(self, hook_name: str) -> list[PluginRecord]:
+        """The loaded plugins that implement a hook, in the order they are called:
+        ``tryfirst`` implementations, then the others (dependencies first, then by menu
+        order and name), then ``trylast`` ones; as pluggy orders them, minus its
+        last-registered-first rule, which would make the order depend on discovery."""
+        order = self._order.get(hook_name)
+        if order is None:
+            caller = getattr(self.pm.hook, hook_name)
+            tier = {
+                impl.plugin_name: 0 if impl.tryfirst else 2 if impl.trylast else 1
+                for impl in caller.get_hookimpls()
+            }
+            ready = [record for record in self.loaded() if record.name in tier]
+            order = sorted(ready, key=lambda record: tier[record.name])
+            self._order[hook_name] = order
+        return order
+
     def call_each(self, hook_name: str, **kwargs: Any) -> list[tuple[str, Any]]:
-        """Call a hook on each enabled plugin; one that raises is logged and skipped."""
+        """Call a hook on each enabled plugin that implements it, in :meth:`call_order`;
+        one that raises is logged and skipped."""
         results: list[tuple[str, Any]] = []
-        for record in self.loaded():
+        for record in self.call_order(hook_name):
             if not self.states.is_enabled(record.name):
                 continue
             try:
@@ -220,9 +267,32 @@ class PluginManager:
                 _rollback()
         return results
 
+    def declare_events(self, name: str) -> None:
+        """Add one plugin's declared domain events to the catalogue."""
+        catalogue = self.catalogue if self.catalogue is not None else {}
+        self.catalogue = catalogue
+        specs = validate_specs(name, self.call_one(name, "backoffice_declared_events") or [])
+        for spec in specs:
+            other = catalogue.get(spec.name)
+            if other is not None and other.plugin != name:
+                raise ValueError(f"event {spec.name!r} is already declared by {other.plugin!r}")
+        catalogue.update({spec.name: DeclaredEvent(plugin=name, spec=spec) for spec in specs})
+
+    def check_event(self, event: DomainEvent) -> None:
+        """Hold an event to the catalogue: raise when strict, else log what is wrong."""
+        if self.catalogue is None:
+            return
+        problem = problem_with(event, self.catalogue)
+        if problem is None:
+            return
+        if self.strict_events:
+            raise EventContractError(problem)
+        log.error(problem)
+
     def emit(self, event: DomainEvent) -> None:
         """Deliver a domain event to enabled plugins; one that raises does not stop the rest."""
-        for record in self.loaded():
+        self.check_event(event)
+        for record in self.call_order("backoffice_domain_event"):
             if not self.states.is_enabled(record.name):
                 continue
             try:

@@ -60,6 +60,8 @@ CORE_GRANTS: dict[str, list[tuple[str, str]]] = {
         ("can_write", "PluginAdmin"),
         ("menu_access", "Admin"),
         ("menu_access", "Plugins"),
+        ("can_read", "EventCatalogue"),
+        ("menu_access", "Domain Events"),
         ("can_read", "AuditLog"),
         ("menu_access", "Security"),
         ("menu_access", "Audit Log"),

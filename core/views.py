@@ -66,10 +66,49 @@ class PluginsView(SwitchboardView):
         return redirect(url_for("PluginsView.list"))
 
 
+class EventCatalogueView(BaseView):
+    """The domain-event catalogue: every event the installed plugins declare they emit."""
+
+    route_base = "/admin/events"
+    class_permission_name = "EventCatalogue"
+    default_view = "list"
+    method_permission_name = {"list": "read"}
+    base_permissions = ["can_read"]
+
+    @expose("/")
+    @has_access
+    def list(self) -> Any:
+        from core.events import payload_fields
+        from core.plugins import plugin_manager
+
+        plugins = plugin_manager()
+        catalogue = plugins.catalogue or {}
+        rows = [
+            {
+                "entry": catalogue[name],
+                "fields": payload_fields(catalogue[name].spec.schema),
+                "state": (
+                    plugins.state_of(catalogue[name].plugin)
+                    if catalogue[name].plugin in plugins.records
+                    else "enabled"  # the host's own events
+                ),
+            }
+            for name in sorted(catalogue)
+        ]
+        return self.render_template("backoffice/events.html", rows=rows)
+
+
 def register_core_views(appbuilder: AppBuilder) -> None:
     from core.openapi import OpenApiView
 
     appbuilder.add_view_no_menu(OpenApiView)
     appbuilder.add_view(
         PluginsView, "Plugins", icon="fa-puzzle-piece", category="Admin", category_icon="fa-cogs"
+    )
+    appbuilder.add_view(
+        EventCatalogueView,
+        "Domain Events",
+        icon="fa-bolt",
+        category="Admin",
+        category_icon="fa-cogs",
     )

@@ -14,6 +14,7 @@ import configparser
 import fnmatch
 import inspect
 import re
+import shlex
 import sys
 import tomllib
 from collections.abc import Callable, Iterator
@@ -28,6 +29,7 @@ from sqlalchemy import text
 
 import core.api
 import core.hookspecs
+from core.testing import DatabaseFactory, LiveServer, PluginEnvironment, live_login
 from tests.conftest import ROOT, csrf_token_from, login
 
 pytestmark = pytest.mark.filterwarnings(
@@ -48,6 +50,8 @@ REQUIRED_FILES = {
 }
 FENCE = re.compile(r"^```(?P<lang>[\w+-]*)(?P<info>.*)$")
 CSS_URL = "/plugin-static/visit_notes/visit_notes/visit_notes.css"
+BOARD_JS = "/plugin-static/visit_notes/visit_notes/board.js"
+WALK_THROUGH = ("## Packaging", "## Enable, disable and failure isolation")
 
 
 @dataclass(frozen=True)
@@ -113,6 +117,8 @@ def install_example(site: Path) -> None:
         f"Metadata-Version: 2.1\nName: {DIST_NAME}\nVersion: 0.1.0\n", encoding="utf-8"
     )
     for name, block in example_files().items():
+        if not name.startswith(PLUGIN + "/") and name != ENTRY_POINTS:
+            continue  # pyproject.toml and tests/ belong to the project, not the package
         target = dist_info / ENTRY_POINTS if name == ENTRY_POINTS else site / name
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(block.text, encoding="utf-8")
@@ -180,10 +186,23 @@ def emit(sio: Any, event: str, payload: Any) -> dict[str, Any]:
 
 
 def end_session(app: Flask, session_id: int) -> None:
+    payload = {  # session.ended as the event catalogue declares it
+        "session_id": session_id,
+        "reference": "adhoc",
+        "entry_id": None,
+        "waiting_entry_id": None,
+        "provider_id": 1,
+        "clinician_id": 1,
+        "client_id": None,
+        "status": "ended",
+        "started_at": "2026-12-01T10:00:00Z",
+        "ended_at": "2026-12-01T10:30:00Z",
+        "duration_seconds": 1800,
+        "participants": 2,
+        "ended_by": None,
+    }
     with app.app_context():
-        core.api.emit_domain_event(
-            "session.ended", {"session_id": session_id, "clinician_id": None}, source="test"
-        )
+        core.api.emit_domain_event("session.ended", payload, source="test")
 
 
 # --- the example plugin, end to end ---------------------------------------------------
@@ -231,6 +250,15 @@ def test_example_plugin_installs_migrates_and_serves(
     assert 'data-menu="Notes"' in page.text
     assert CSS_URL in page.text
     assert client.get(CSS_URL).status_code == 200
+    board = client.get("/visit-notes/board/")
+    assert board.status_code == 200 and 'data-menu="Board"' in board.text
+    nonce = re.search(r"'nonce-([^']+)'", board.headers["Content-Security-Policy"])
+    assert nonce and f'<script nonce="{nonce.group(1)}">window.visitNotesBoard' in board.text
+    script = client.get(BOARD_JS)
+    assert script.status_code == 200 and "window.backofficeSocket" in script.text
+    assert "io(" not in script.text  # the page's own socket, never a second one
+    events_page = client.get("/admin/events/").text
+    assert 'data-event="visit_notes.note_added" data-plugin="visit_notes"' in events_page
     plugins_page = client.get("/admin/plugins/").text
     assert f'data-plugin="{PLUGIN}" data-state="enabled"' in plugins_page
     assert DIST_NAME in plugins_page
@@ -402,3 +430,106 @@ def test_guide_example_files_and_packaging_agree() -> None:
     assert "down_revision: str | Sequence[str] | None = None" in migration
     assert 'branch_labels: str | Sequence[str] | None = ("visit_notes",)' in migration
     assert 'depends_on: str | Sequence[str] | None = "core_0001"' in migration
+
+
+# --- every block of the walk-through runs --------------------------------------------
+
+
+def walk_through_blocks() -> list[Block]:
+    text = guide_text()
+    start, end = (text.index(heading) for heading in WALK_THROUGH)
+    first_line, last_line = text[:start].count("\n") + 1, text[:end].count("\n") + 1
+    return [b for b in code_blocks(text) if first_line <= b.line <= last_line]
+
+
+def test_every_block_of_the_walk_through_is_a_file_or_a_command_that_runs() -> None:
+    lines = guide_text().splitlines()
+    for block in walk_through_blocks():
+        info = lines[block.line - 1]
+        assert block.file is not None or info.strip() == "```console run", (
+            f"line {block.line}: a walk-through block must be a file= block or ```console run"
+        )
+
+
+def console_commands() -> list[list[str]]:
+    """The ``$ ...`` lines of the walk-through's console blocks, comments dropped."""
+    commands: list[list[str]] = []
+    for block in walk_through_blocks():
+        if block.file is not None:
+            continue
+        for line in block.text.splitlines():
+            if line.startswith("$ "):
+                words = shlex.split(line[2:], comments=True)
+                if words:
+                    commands.append(words)
+    return commands
+
+
+@pytest.mark.live
+def test_the_walk_through_commands_run_in_a_fresh_environment(
+    tmp_path: Path, plugin_environment: PluginEnvironment, databases: DatabaseFactory
+) -> None:
+    """The project exactly as the guide writes it, installed with pip -e, migrated with a
+    revision the host autogenerates, checked, served, and its own tests run."""
+    project = tmp_path / "visit-notes-plugin"
+    migration = "visit_notes/migrations/visit_notes_0001.py"
+    for name, block in example_files().items():
+        if name != ENTRY_POINTS and name != migration:  # the revision comes from Step 2
+            (project / name).parent.mkdir(parents=True, exist_ok=True)
+            (project / name).write_text(block.text, encoding="utf-8")
+    server = LiveServer(
+        database_url=databases.new("sqlite"),
+        instance_dir=tmp_path / "live",
+        python=plugin_environment.python,
+    )
+    ran: list[str] = []
+    try:
+        for words in console_commands():
+            ran.append(" ".join(words))
+            run_step(words, project, plugin_environment, server, migration)
+    finally:
+        server.stop()
+    assert {"pip", "mkdir", "backoffice", "pytest"} <= {r.split()[0] for r in ran}, ran
+
+
+def run_step(
+    words: list[str],
+    project: Path,
+    environment: PluginEnvironment,
+    server: LiveServer,
+    migration: str,
+) -> None:
+    program, args = words[0], words[1:]
+    if program == "mkdir":
+        (project / args[-1]).mkdir(parents=True, exist_ok=True)
+    elif program == "pip":
+        assert args == ["install", "-e", "."], words
+        environment.pip_install(project, editable=True)
+    elif program == "pytest":
+        done = environment.run("-m", "pytest", "-p", "no:cacheprovider", "-q", *args, cwd=project)
+        assert " passed" in done.stdout and "failed" not in done.stdout, done.stdout
+    elif program == "backoffice" and args == ["run"]:
+        server.start()
+        admin = live_login(server.url, "admin")
+        board = admin.get(server.url + "/visit-notes/board/", timeout=10)
+        assert board.status_code == 200 and 'data-section="Visit Notes"' in board.text
+    elif program == "backoffice":
+        done = server.cli(*args)
+        assert done.returncode == 0, f"{words}: {done.stderr[-3000:]}"
+        if args[:2] == ["plugins", "list"]:
+            assert re.search(r"^visit_notes\s+0\.1\.0\s+enabled", done.stdout, re.M), done.stdout
+        if args[:2] == ["db", "check"]:
+            assert "Database matches the models." in done.stdout
+        if args[:2] == ["db", "revision"]:
+            wrote = re.search(r"^Wrote (\S+)$", done.stdout, re.M)
+            assert wrote, done.stdout
+            written = Path(wrote.group(1))
+            assert written.parent == project / "visit_notes" / "migrations", done.stdout
+            generated = written.read_text(encoding="utf-8")
+            assert "branch_labels" in generated and "('visit_notes',)" in generated
+            assert "op.create_table(" in generated and "'visit_notes_note'" in generated
+            # "we renamed the generated random id to visit_notes_0001": the guide's file.
+            written.unlink()
+            (project / migration).write_text(example_files()[migration].text, encoding="utf-8")
+    else:
+        pytest.fail(f"the walk-through runs a command this test does not know: {words}")

@@ -153,9 +153,9 @@ def test_disabled_plugin_hooks_are_not_called(partner_plugins: Path, app: Flask)
 
     bo_partner_hello.RECEIVED.clear()
     with app.app_context():
-        emit_domain_event("patient.arrived", {"id": 1}, source="test")
+        emit_domain_event("partner_hello.greeted", {"id": 1}, source="test")
         set_plugin_enabled("partner_hello", False, actor="test")
-        emit_domain_event("patient.arrived", {"id": 2}, source="test")
+        emit_domain_event("partner_hello.greeted", {"id": 2}, source="test")
     assert [e.payload["id"] for e in bo_partner_hello.RECEIVED] == [1]
 
 

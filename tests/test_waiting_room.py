@@ -24,6 +24,7 @@ from core.api import create_invite, emit_domain_event, revoke_invite
 from core.database import db
 from core.models import AuditEntry, Client
 from core.realtime import socketio_of
+from core.testing import unchecked_domain_events
 from core.types import DomainEvent
 from plugins.waiting_room.models import WaitingEntry, WaitingMessage, WaitingSocket, utcnow
 from tests.conftest import login
@@ -860,19 +861,19 @@ def test_consent_events_update_live_entries_and_later_arrivals(room: Room) -> No
     live = room.check_in(join_path(room.invite(client="Alex")))["entry_id"]
     other = room.check_in(join_path(room.invite(client="Brooke")))["entry_id"]
     staff.received()
-    with room.app.test_request_context():
+    with room.app.test_request_context(), unchecked_domain_events(room.app):  # partial payloads
         emit_domain_event("consent.recorded", {"client_id": alex}, source="consent")
     assert room.entry(live).consent_status == "recorded"
     assert room.entry(other).consent_status == "unknown"
     update_ = staff.received("waiting_room.update")[-1]
     assert update_["kind"] == "consent" and update_["entry"]["consent"]["status"] == "recorded"
-    with room.app.test_request_context():
+    with room.app.test_request_context(), unchecked_domain_events(room.app):
         emit_domain_event("consent.declined", {"client_id": alex}, source="consent")
         emit_domain_event("consent.recorded", {"client_id": "nope"}, source="consent")
         emit_domain_event("consent.recorded", {"client_id": 999_999}, source="consent")
     assert room.entry(live).consent_status == "declined"
     # Consent given before the patient arrives is shown when they do.
-    with room.app.test_request_context():
+    with room.app.test_request_context(), unchecked_domain_events(room.app):
         emit_domain_event(
             "consent.recorded", {"client_id": room.client_id("Devon")}, source="consent"
         )
@@ -884,7 +885,7 @@ def test_a_finished_session_completes_the_visit(room: Room) -> None:
     desk = room.staff("frontdesk")
     entry_id = room.check_in(join_path(room.invite()))["entry_id"]
     ack_ok(desk.call("waiting_room.admit", {"entry_id": entry_id}))
-    with room.app.test_request_context():
+    with room.app.test_request_context(), unchecked_domain_events(room.app):  # partial payload
         emit_domain_event("session.ended", {"waiting_entry_id": entry_id}, source="video")
     entry = room.entry(entry_id)
     assert entry.status == "completed" and entry.live_key is None

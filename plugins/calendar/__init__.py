@@ -47,7 +47,7 @@ from typing import Any
 
 from flask import Blueprint
 
-from core.api import MenuView, PluginInfo, PortalSection, Setting, hookimpl
+from core.api import EventSpec, MenuView, PluginInfo, PortalSection, Setting, hookimpl
 
 NAME = "calendar"
 
@@ -224,5 +224,21 @@ def backoffice_tour_steps() -> list[object]:
             "notified when they sign. A valid consent on file skips this step.",
             _consent_page,
             order=32,
+        ),
+    ]
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    from plugins.calendar.schemas import AppointmentEventSchema
+
+    return [
+        EventSpec(
+            "calendar.appointment_created", "An appointment was scheduled.", AppointmentEventSchema
+        ),
+        EventSpec(
+            "calendar.appointment_updated",
+            "An appointment changed (time, status, contact type, ...).",
+            AppointmentEventSchema,
         ),
     ]

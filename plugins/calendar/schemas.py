@@ -238,3 +238,10 @@ class StartRefusedSchema(ErrorSchema):
 
 class FeedLinkSchema(Schema):
     url = fields.String(required=True, metadata={"description": "the secret .ics feed"})
+
+
+# --- domain events this plugin emits (the event catalogue) ------------------------------
+
+
+class AppointmentEventSchema(Schema):
+    appointment_id = fields.Integer(strict=True, required=True)

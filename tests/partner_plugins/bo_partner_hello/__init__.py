@@ -10,6 +10,7 @@ from marshmallow import Schema, fields
 
 from core.api import (
     DomainEvent,
+    EventSpec,
     HelpArticle,
     MenuView,
     PluginInfo,
@@ -38,6 +39,10 @@ class HelloView(BaseView):
 
 class EchoSchema(Schema):
     text = fields.String(required=True)
+
+
+class GreetedSchema(Schema):
+    id = fields.Integer(strict=True, required=True)
 
 
 def echo(payload: dict[str, Any], context: SocketContext) -> dict[str, Any]:
@@ -124,3 +129,8 @@ def backoffice_settings() -> list[Setting]:
     return [
         Setting("PARTNER_HELLO_GREETING", "Greeting", default="Hello", help="Said on the page.")
     ]
+
+
+@hookimpl
+def backoffice_declared_events() -> list[EventSpec]:
+    return [EventSpec("partner_hello.greeted", "Someone said hello.", GreetedSchema)]
