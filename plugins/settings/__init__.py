@@ -201,6 +201,14 @@ def backoffice_help_articles() -> list[object]:
     return list(HelpArticle.from_folder(Path(__file__).parent / "help"))
 
 
+def _quickvite_tour_page() -> str | None:
+    """The home page, for users who hold the top bar's QuickVite button; nobody else."""
+    from flask import current_app
+
+    may_send = current_app.extensions["appbuilder"].sm.has_access("can_send", "QuickVite")
+    return "/" if may_send else None
+
+
 @hookimpl
 def backoffice_tour_steps() -> list[object]:
     from core.api import TourStep
@@ -211,7 +219,7 @@ def backoffice_tour_steps() -> list[object]:
             "Patient QuickVite",
             "Send a patient a waiting-room link by text or email from any page (Alt+Q); the "
             "link and a QR code are shown too, to read out or paste when delivery fails.",
-            "/settings/quickvite/",  # users who may send it: the button is theirs alone
-            order=5,
+            _quickvite_tour_page,
+            order=2,
         )
     ]

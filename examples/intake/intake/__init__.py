@@ -13,6 +13,7 @@ from core.api import (
     HelpArticle,
     MenuView,
     PluginInfo,
+    ReportColumn,
     Setting,
     SocketEvent,
     hookimpl,
@@ -158,11 +159,9 @@ def backoffice_help_articles() -> list[HelpArticle]:
     return HelpArticle.from_folder(HELP_ARTICLE.parent)
 
 
-# REPORT COLUMN: "Intake answered" per visit. Wired once Reporting's hook is in the host
-# (core.api.ReportColumn and backoffice_report_columns), the lead adds:
-#
-#     @hookimpl
-#     def backoffice_report_columns() -> list[ReportColumn]:
-#         from intake.service import answered_column
-#
-#         return [ReportColumn("intake_answered", "Intake answered", answered_column)]
+@hookimpl
+def backoffice_report_columns() -> list[ReportColumn]:
+    """Reporting's visit tables get an "Intake answered" column (one query per page)."""
+    from intake.service import answered_column
+
+    return [ReportColumn("intake_answered", "Intake answered", answered_column)]

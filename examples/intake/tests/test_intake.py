@@ -149,3 +149,10 @@ def test_the_report_column_answers_a_page_of_visits_in_one_go(
     visits = [{"id": 1, "entry_id": 801}, {"id": 2, "entry_id": 802}, {"id": 3, "entry_id": None}]
     with plugin_app.app_context():
         assert answered_column(visits) == {1: "yes", 2: "no", 3: "no"}
+        # Reporting asks every enabled plugin for its columns: this one is among them.
+        from core.api import hook_results
+
+        columns = dict(hook_results("backoffice_report_columns"))["intake"]
+        assert [(c.name, c.label, c.values) for c in columns] == [
+            ("intake_answered", "Intake answered", answered_column)
+        ]
