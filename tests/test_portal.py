@@ -6,23 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
-from typing import Any, cast
+from collections.abc import Callable
+from typing import Any
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 from flask.testing import FlaskClient
 
 from core.api import Client, create_invite, portal_link
 from core.database import db
 from core.models import AuditEntry, OutboundMessage, PatientInvite
+from core.testing.plugin import SmtpCapture
 from plugins.calendar.models import Appointment
 from plugins.consent.models import ConsentRecord, ConsentRequest
 from plugins.consent.service import current_form
@@ -33,34 +28,14 @@ SENDER = "Demo Practice <practice@clinic.example.org>"
 SIGNATURE = "Alex Rivera"
 
 
-@dataclass
-class Inbox:
-    envelopes: list[Envelope] = field(default_factory=list)
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            cast(EmailMessage, message_from_bytes(cast(bytes, e.content), policy=default_policy))
-            for e in self.envelopes
-        ]
+@pytest.fixture
+def inbox(smtp_capture: SmtpCapture) -> tuple[SmtpCapture, int]:
+    """The installed ``smtp_capture`` (a real aiosmtpd server) and its port."""
+    return smtp_capture, smtp_capture.port
 
 
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, int(controller.port)
-    finally:
-        controller.stop()
-
-
-@pytest.fixture
-def app(make_app: Callable[..., Flask], inbox: tuple[Inbox, int]) -> Flask:
+def app(make_app: Callable[..., Flask], inbox: tuple[SmtpCapture, int]) -> Flask:
     return make_app(
         WTF_CSRF_ENABLED=False,
         MAIL_SERVER="127.0.0.1",
@@ -122,7 +97,7 @@ def actions(app: Flask, prefix: str) -> list[str]:
 # --- codes ------------------------------------------------------------------------------------
 
 
-def test_a_code_by_email_signs_the_patient_in(app: Flask, inbox: tuple[Inbox, int]) -> None:
+def test_a_code_by_email_signs_the_patient_in(app: Flask, inbox: tuple[SmtpCapture, int]) -> None:
     mail, _port = inbox
     patient = app.test_client()
     assert patient.get("/portal/").headers["Location"].startswith("/portal/sign-in")
@@ -211,7 +186,7 @@ def test_a_new_code_replaces_the_old_one(app: Flask) -> None:
 
 
 def test_unknown_addresses_look_the_same_and_send_nothing(
-    app: Flask, inbox: tuple[Inbox, int]
+    app: Flask, inbox: tuple[SmtpCapture, int]
 ) -> None:
     patient = app.test_client()
     sent = ask_code(patient, "nobody@example.org")
@@ -468,7 +443,7 @@ def test_no_portal_route_reaches_another_clients_data(app: Flask) -> None:
 # --- the staff's page -------------------------------------------------------------------------
 
 
-def test_staff_find_a_client_and_resend_access(app: Flask, inbox: tuple[Inbox, int]) -> None:
+def test_staff_find_a_client_and_resend_access(app: Flask, inbox: tuple[SmtpCapture, int]) -> None:
     staff = app.test_client()
     login(staff, "frontdesk")
     found = staff.get("/portal-admin/?q=rivera&dock=1")

@@ -331,6 +331,10 @@ class SmtpCapture:
             "MAIL_DEFAULT_SENDER": "Test Practice <practice@test.example.org>",
         }
 
+    def messages(self) -> list[EmailMessage]:
+        """What the server has been sent so far, oldest first."""
+        return list(self.received)
+
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:  # noqa: N802
         message = message_from_bytes(envelope.content, policy=default_policy)
         self.received.append(cast(EmailMessage, message))

@@ -11,17 +11,11 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from collections.abc import Callable
 from pathlib import Path
-from typing import cast
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 from playwright.sync_api import Browser, Page, expect
 
@@ -29,39 +23,20 @@ from core.api import Client, resolve_invite
 from core.app import create_app
 from core.database import db
 from core.models import OutboundMessage
+from core.testing.plugin import SmtpCapture
 from plugins.calendar.models import Appointment
 from plugins.consent.models import ConsentRecord
 from tests.browser.conftest import artifact_path, browser_login
-from tests.conftest import DatabaseFactory, LiveServer, base_overrides, free_port
+from tests.conftest import DatabaseFactory, LiveServer, base_overrides
 
 DAY = "2031-03-04"
 SENDER = "Demo Practice <practice@clinic.example.org>"
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            cast(EmailMessage, message_from_bytes(cast(bytes, e.content), policy=default_policy))
-            for e in self.envelopes
-        ]
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, int(controller.port)
-    finally:
-        controller.stop()
+def inbox(smtp_capture: SmtpCapture) -> tuple[SmtpCapture, int]:
+    """The installed ``smtp_capture`` (a real aiosmtpd server) and its port."""
+    return smtp_capture, smtp_capture.port
 
 
 def checker_app(database_url: str, folder: Path) -> Flask:
@@ -74,7 +49,7 @@ def test_from_the_calendar_to_the_waiting_room(
     browser: Browser,
     databases: DatabaseFactory,
     live_server_factory: Callable[..., LiveServer],
-    inbox: tuple[Inbox, int],
+    inbox: tuple[SmtpCapture, int],
     tmp_path: Path,
     backend: str,
 ) -> None:

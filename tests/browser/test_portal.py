@@ -10,17 +10,12 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import Callable, Iterator
-from email import message_from_bytes
-from email.message import EmailMessage
-from email.policy import default as default_policy
+from collections.abc import Callable
 from pathlib import Path
 from typing import cast
 
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
-from aiosmtpd.smtp import SMTP, Envelope, Session
 from flask import Flask
 from playwright.sync_api import Browser, Locator, Page, expect
 
@@ -28,41 +23,22 @@ from core.api import Client, create_invite
 from core.app import create_app
 from core.database import db
 from core.models import PatientInvite
+from core.testing.plugin import SmtpCapture
 from plugins.calendar.models import Appointment
 from plugins.consent.models import ConsentRecord, ConsentRequest
 from plugins.consent.service import current_form
 from plugins.waiting_room.models import WaitingEntry
 from tests.browser.conftest import artifact_path, browser_login
-from tests.conftest import DatabaseFactory, LiveServer, base_overrides, free_port
+from tests.conftest import DatabaseFactory, LiveServer, base_overrides
 
 SENDER = "Demo Practice <practice@clinic.example.org>"
 MINIMISED = re.compile(r"\bminimised\b")
 
 
-class Inbox:
-    def __init__(self) -> None:
-        self.envelopes: list[Envelope] = []
-
-    async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
-        self.envelopes.append(envelope)
-        return "250 Message accepted for delivery"
-
-    def messages(self) -> list[EmailMessage]:
-        return [
-            cast(EmailMessage, message_from_bytes(cast(bytes, e.content), policy=default_policy))
-            for e in self.envelopes
-        ]
-
-
 @pytest.fixture
-def inbox() -> Iterator[tuple[Inbox, int]]:
-    handler = Inbox()
-    controller = Controller(handler, hostname="127.0.0.1", port=free_port())
-    controller.start()
-    try:
-        yield handler, int(controller.port)
-    finally:
-        controller.stop()
+def inbox(smtp_capture: SmtpCapture) -> tuple[SmtpCapture, int]:
+    """The installed ``smtp_capture`` (a real aiosmtpd server) and its port."""
+    return smtp_capture, smtp_capture.port
 
 
 def prepare(app: Flask) -> tuple[int, int]:
@@ -107,7 +83,7 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
     browser: Browser,
     databases: DatabaseFactory,
     live_server_factory: Callable[..., LiveServer],
-    inbox: tuple[Inbox, int],
+    inbox: tuple[SmtpCapture, int],
     tmp_path: Path,
 ) -> None:
     mail, mail_port = inbox
@@ -141,7 +117,7 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
         patient.click("#pp-check-code")
         expect(patient.locator("h1")).to_have_text("Hello Alex")
         expect(patient.locator("#pp-sections a")).to_have_text(
-            ["Appointments", "Consent forms", "Past visits"]
+            ["Appointments", "Consent forms", "My uploads", "Past visits"]
         )
         assert_fits(patient, 360)
         patient.screenshot(path=artifact_path("portal-home-360.png"), full_page=True)
