@@ -9,9 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bench.procs import die_with_parent, stop_process, wait_until_healthy
+from core.testing import PRACTICE_CODE
 from tests.conftest import ROOT, LiveServer, free_port
 
-JOIN_CODE = "bench-code"
+#: The bench databases are the tests' (``make_db``): their practice code is already stored,
+#: and the server honours the stored codes, not the configured one.
+JOIN_CODE = PRACTICE_CODE
 START_TIMEOUT = 60.0
 
 
@@ -21,9 +24,6 @@ class BenchServer(LiveServer):
 
     server_root: Path = ROOT
     startup_s: float = 0.0
-
-    def environment(self) -> dict[str, str]:
-        return {**super().environment(), "BACKOFFICE_WAITING_ROOM_EXTERNAL_CODE": JOIN_CODE}
 
     def start(self, timeout: float = START_TIMEOUT) -> BenchServer:
         self.instance_dir.mkdir(parents=True, exist_ok=True)

@@ -492,6 +492,12 @@ class KeepaliveSchema(Schema):
     )
 
 
+class SessionStatusSchema(Schema):
+    idle_left = fields.Float(
+        required=True, metadata={"description": "seconds of inactivity left before logoff"}
+    )
+
+
 # --- serving it ------------------------------------------------------------------------------
 
 

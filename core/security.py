@@ -40,7 +40,7 @@ from core import access, audit
 from core.database import db
 from core.inputs import fab_view
 from core.models import AuditEntry, utcnow
-from core.openapi import ErrorSchema, KeepaliveSchema, json_route
+from core.openapi import ErrorSchema, KeepaliveSchema, SessionStatusSchema, json_route
 from core.permissions import RequestPermissionCache
 from core.ratelimit import (
     check_limit,
@@ -460,6 +460,10 @@ class SessionView(BaseView):
         return jsonify(idle_timeout=current_app.config["SESSION_IDLE_TIMEOUT"])
 
     @expose("/status")
+    @json_route(
+        "Seconds of idleness left; never counts as activity",
+        responses={200: SessionStatusSchema, 401: ErrorSchema},
+    )
     def status(self) -> Any:
         """Seconds of idleness left, asked when the page's own clock runs out; never counts
         as activity (a live session here means a person is busy in another window)."""

@@ -7,6 +7,7 @@ runs two eventlet workers that share Redis and one database.
 
 from __future__ import annotations
 
+import re
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -461,12 +462,12 @@ def test_the_page_renders_with_its_scripts_and_every_page_carries_the_badge(
     assert 'data-max="2000"' in html and 'maxlength="2000"' in html
     assert 'data-section="Staff Chat"' in html and 'data-menu="Messages"' in html
     nonce = page.headers["Content-Security-Policy"].split("'nonce-")[1].split("'")[0]
-    assert f'src="/plugin-static/staff_chat/staff_chat/chat.js" nonce="{nonce}"' in html
+    assert re.search(rf'src="/plugin-static/staff_chat/staff_chat/chat\.js\?v=\w+" nonce="{nonce}"', html)
     assert " onclick=" not in html and " onsubmit=" not in html
     for path in ("/chat/", "/"):
         text = client.get(path).text
-        assert '<script src="/plugin-static/staff_chat/staff_chat/unread.js"' in text, path
-        assert 'href="/plugin-static/staff_chat/staff_chat/staff_chat.css"' in text, path
+        assert '<script src="/plugin-static/staff_chat/staff_chat/unread.js?v=' in text, path
+        assert 'href="/plugin-static/staff_chat/staff_chat/staff_chat.css?v=' in text, path
     for asset in ("unread.js", "chat.js", "staff_chat.css"):
         response = client.get(f"/plugin-static/staff_chat/staff_chat/{asset}")
         assert response.status_code == 200, asset

@@ -12,8 +12,7 @@ from typing import Any
 
 from flask import Flask
 
-from core.api import emit_domain_event
-from tests.test_video import Peer, peers, user_id  # noqa: F401 (peers is a fixture)
+from tests.test_video import Peer, peers  # noqa: F401 (peers is a fixture)
 
 
 def check_in(app: Flask, name: str) -> dict[str, Any]:
@@ -35,14 +34,8 @@ def test_the_patient_is_named_as_at_check_in_for_staff(
     peers: Callable[..., Peer],  # noqa: F811
 ) -> None:
     arrival = check_in(app, "Morgan   Reyes")
-    provider = user_id(app, "clinician1")
-    with app.test_request_context():
-        emit_domain_event(
-            "patient.admitted",
-            {"entry_id": arrival["entry_id"], "provider_id": provider, "status": "admitted"},
-            source="waiting_room",
-        )
     clinician = peers(username="clinician1")
+    clinician.ok("waiting_room.admit", {"entry_id": arrival["entry_id"]})  # as on the dashboard
     opened = clinician.http.get(f"/video/entry/{arrival['entry_id']}")
     session_id = int(opened.headers["Location"].rsplit("/", 1)[1])
     clinician.ok("video.join", {"session_id": session_id})

@@ -52,6 +52,10 @@ ROLE_USERS = {
 }
 
 
+#: The practice's join code in every test database (``/wait/demo-practice``).
+PRACTICE_CODE = "demo-practice"
+
+
 def base_overrides(database_url: str, instance_dir: Path) -> dict[str, Any]:
     return {
         "SQLALCHEMY_DATABASE_URI": database_url,
@@ -61,7 +65,7 @@ def base_overrides(database_url: str, instance_dir: Path) -> dict[str, Any]:
         "DEMO_PASSWORD": TEST_PASSWORD,
         "PLUGIN_STATE_TTL": 0.0,
         "RATELIMIT_ENABLED": False,
-        "WAITING_ROOM_EXTERNAL_CODE": "demo-practice",
+        "WAITING_ROOM_EXTERNAL_CODE": PRACTICE_CODE,
         "TESTING": True,
     }
 
@@ -203,7 +207,7 @@ class LiveServer:
                 "BACKOFFICE_PORT": str(self.port),
                 "BACKOFFICE_SOCKETIO_MESSAGE_QUEUE": self.message_queue,
                 "BACKOFFICE_RATELIMIT_ENABLED": "false",
-                "BACKOFFICE_WAITING_ROOM_EXTERNAL_CODE": "demo-practice",
+                "BACKOFFICE_WAITING_ROOM_EXTERNAL_CODE": PRACTICE_CODE,
                 "PYTHONUNBUFFERED": "1",
             }
         )
