@@ -87,6 +87,8 @@ SESSION_COOKIE_SECURE = False  # set True behind HTTPS
 SESSION_IDLE_TIMEOUT = 30 * 60  # seconds without activity before automatic logoff
 SESSION_IDLE_WARNING = 60  # seconds of warning before that
 SESSION_LIFETIME = 12 * 3600  # absolute limit of one login
+# Staff activity is written to the database at most this often (seconds), in one batch.
+STAFF_ACTIVITY_FLUSH = 5.0
 RATELIMIT_ENABLED = True
 RATELIMIT_STORAGE_URI = ""  # empty: the Redis message queue when set, else memory
 # A Redis that does not answer: each worker counts in its own memory until it is back.

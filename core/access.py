@@ -14,8 +14,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, session
-from sqlalchemy import select
+from flask import Flask, current_app, session
+from sqlalchemy import bindparam as sa_bind
+from sqlalchemy import select, update
 
 from core import audit
 from core.database import db
@@ -166,7 +167,7 @@ def start_session(user: Any) -> str:
     row = access_of(user.id)
     previous = row.session_id
     row.session_id = secrets.token_urlsafe(24)
-    row.session_started_at = utcnow()
+    row.session_started_at = row.last_active_at = utcnow()
     db.session.commit()
     now = _now()
     session[SESSION_ID] = row.session_id
@@ -225,6 +226,80 @@ def ended_logins(logins: dict[str, tuple[int, str | None]]) -> set[str]:
     return ended
 
 
+def idle_logins(logins: dict[str, tuple[int, str | None]]) -> set[str]:
+    """Which of these sockets belong to a login with no activity for the idle timeout (as
+    the server saw it, a little later than the page's own clock): a socket alone never
+    keeps a login alive. The login itself ends at its next request, which says why."""
+    config = current_app.config
+    allowance = float(config["SESSION_IDLE_TIMEOUT"]) + idle_allowance(current_app)
+    quiet_since = utcnow() - dt.timedelta(seconds=allowance)
+    users = {user_id for user_id, _login in logins.values()}
+    idle_users = set(
+        db.session.scalars(
+            select(UserAccess.user_id).where(
+                UserAccess.user_id.in_(users), UserAccess.last_active_at < quiet_since
+            )
+        )
+    )
+    return {sid for sid, (user_id, _login) in logins.items() if user_id in idle_users}
+
+
+# --- activity, as the server saw it ----------------------------------------------------------
+
+ACTIVITY = "backoffice.staff_activity"
+
+
+class StaffActivity:
+    """Each user's last activity seen by this worker, written to the database in batches
+    (at most every ``STAFF_ACTIVITY_FLUSH`` seconds) so that a request never writes it."""
+
+    def __init__(self) -> None:
+        self._pending: dict[int, dt.datetime] = {}
+        self._flushed_at = 0.0
+
+    def note(self, user_id: int) -> None:
+        self._pending[user_id] = utcnow()
+
+    def flush(self, every: float) -> int:
+        """Write what is pending if ``every`` seconds have passed; one statement, committed."""
+        now = _now()
+        if not self._pending or now - self._flushed_at < every:
+            return 0
+        pending, self._pending = self._pending, {}
+        self._flushed_at = now
+        rows = [{"uid": user_id, "at": at} for user_id, at in pending.items()]
+        table = UserAccess.__table__
+        seen = table.c.last_active_at
+        statement = (
+            update(table)
+            .where(table.c.user_id == sa_bind("uid"), seen.is_(None) | (seen < sa_bind("at")))
+            .values(last_active_at=sa_bind("at"))
+        )
+        try:
+            db.session.execute(statement, rows)
+            db.session.commit()
+        except Exception:
+            db.session.rollback()
+            for user_id, at in pending.items():  # kept for the next try
+                self._pending.setdefault(user_id, at)
+            raise
+        return len(rows)
+
+
+def init_activity(app: Flask) -> None:
+    app.extensions[ACTIVITY] = StaffActivity()
+
+
+def staff_activity(app: Flask) -> StaffActivity:
+    found: StaffActivity = app.extensions[ACTIVITY]
+    return found
+
+
+def idle_allowance(app: Flask) -> float:
+    """How much later than the page the server may see a login as idle: its batching."""
+    return float(app.config["STAFF_ACTIVITY_FLUSH"]) + 5.0
+
+
 def _now() -> float:
     return dt.datetime.now(dt.UTC).timestamp()
 
@@ -251,6 +326,7 @@ def session_problem(user: Any, *, touch: bool, timers: bool = True) -> Ending | 
         return IDLE
     if touch:
         session[LAST_SEEN] = now
+        staff_activity(current_app).note(user.id)
     return None
 
 

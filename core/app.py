@@ -417,8 +417,10 @@ def _tell_pages(app: Flask) -> Any:
 
 def housekeeping(app: Flask) -> None:
     """A server's background task, every second: re-read the plugin switches (open pages
-    learn of a switch made elsewhere even when nobody clicks), and disconnect the staff
-    sockets of logins that ended on another worker."""
+    learn of a switch made elsewhere even when nobody clicks), write the staff activity
+    seen here, and disconnect the staff sockets of logins that ended on another worker or
+    went idle."""
+    from core.access import staff_activity
     from core.realtime import drop_ended_logins, socketio_of
 
     socketio = socketio_of(app)
@@ -429,6 +431,7 @@ def housekeeping(app: Flask) -> None:
             try:
                 plugins.states.refresh()
                 app.extensions["backoffice.settings"].refresh()
+                staff_activity(app).flush(float(app.config["STAFF_ACTIVITY_FLUSH"]))
                 drop_ended_logins(app)
             except Exception as exc:  # e.g. the database is down: try again next time
                 log.warning("housekeeping: %s", str(exc).splitlines()[0])

@@ -111,6 +111,9 @@ class UserAccess(Model):
     # The one live login of this user; a new login replaces it and ends the older one.
     session_id: Mapped[str | None] = mapped_column(String(64))
     session_started_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
+    # The login's last activity as the server saw it, written in batches (core.access): a
+    # socket that never makes a request is idle-logged-off by it.
+    last_active_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
 
 
 class GroupRuleState(Model):

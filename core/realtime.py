@@ -175,17 +175,23 @@ def drop_ended_logins(app: Flask | None = None) -> set[str]:
     if not logins:
         return set()
     ended = access.ended_logins(logins)
+    idle = access.idle_logins({sid: login for sid, login in logins.items() if sid not in ended})
     server = socketio_of(app).server
-    for sid in ended:
+    told = {"reason": access.IDLE.code, "message": access.IDLE.message}
+    for sid in ended | idle:
         sockets.discard(sid)
+        if sid in idle:  # its page has not been told by its login's room, as the others were
+            server.emit("core.session_ended", told, to=sid, namespace=NAMESPACES["staff"])
         server.disconnect(sid, namespace=NAMESPACES["staff"], ignore_queue=True)
-    return ended
+    return ended | idle
 
 
 def _staff_connect(auth: Any = None) -> bool:
     if not current_user.is_authenticated:
         raise ConnectionRefusedError("unauthorized")
-    if access.session_problem(current_user, touch=False, timers=False) is not None:
+    # The handshake carries the browser's current cookie, so its timers are checked too: an
+    # idle login's socket, cut off by the server, cannot simply connect again.
+    if access.session_problem(current_user, touch=False) is not None:
         raise ConnectionRefusedError("session ended")
     staff_sockets(current_app).add(
         getattr(request, "sid", ""), current_user.id, session.get(access.SESSION_ID)
@@ -302,6 +308,7 @@ def init_realtime(app: Flask, hub: Hub) -> SocketIO:
     socketio = SocketIO()
     app.extensions["backoffice.socketio"] = socketio
     app.extensions["backoffice.staff_sockets"] = StaffSockets()
+    access.init_activity(app)
     socketio.init_app(
         app,
         async_mode=app.config["ASYNC_MODE"],

@@ -157,3 +157,74 @@ def test_a_newer_login_on_another_worker_cuts_a_raw_client_off(
     finally:
         raw.disconnect()
     assert heard == []
+
+
+@pytest.mark.live
+def test_a_raw_client_that_only_listens_is_idle_logged_off(
+    live_server_factory: Callable[..., LiveServer], databases: Any
+) -> None:
+    """A socket alone never keeps a login alive: with no request for the idle timeout the
+    server tells the socket why, disconnects it and refuses it again; a login whose person
+    is active (a page they open every second) keeps its socket."""
+    import time
+
+    server = live_server_factory(
+        async_mode="eventlet",
+        database_url=databases.new("sqlite"),
+        BACKOFFICE_SESSION_IDLE_TIMEOUT="3",
+        BACKOFFICE_SESSION_IDLE_WARNING="1",
+        BACKOFFICE_STAFF_ACTIVITY_FLUSH="0.2",
+    )
+    listener, worker = live_login(server.url, "clinician1"), live_login(server.url, "frontdesk")
+    told: list[Any] = []
+    quiet, busy = socketio.Client(reconnection=False), socketio.Client(reconnection=False)
+    quiet.on("core.session_ended", told.append, namespace=STAFF)
+    for client, login_ in ((quiet, listener), (busy, worker)):
+        client.connect(
+            server.url,
+            namespaces=[STAFF],
+            headers={"Cookie": cookie_header(login_)},
+            transports=["websocket"],
+        )
+    began = time.monotonic()
+    try:
+
+        def keep_busy() -> bool:
+            assert worker.get(server.url + "/", timeout=10).status_code == 200
+            return quiet.connected
+
+        poll(keep_busy, lambda connected: not connected, timeout=30, interval=0.5)
+        assert time.monotonic() - began >= 3  # not before the idle timeout
+        assert [t["reason"] for t in told] == ["idle"]
+        assert busy.connected  # active meanwhile, past the same timeout
+        again = socketio.Client(reconnection=False)
+        with pytest.raises(socketio.exceptions.ConnectionError):
+            again.connect(
+                server.url,
+                namespaces=[STAFF],
+                headers={"Cookie": cookie_header(listener)},
+                transports=["websocket"],
+                wait_timeout=10,
+            )
+    finally:
+        quiet.disconnect()
+        busy.disconnect()
+
+
+def test_staff_activity_is_written_in_batches_not_by_requests(app: Flask) -> None:
+    http = app.test_client()
+    login(http, "clinician1")
+
+    def last_active() -> Any:
+        with app.app_context():
+            return access.access_of(user_of(app, "clinician1").id).last_active_at
+
+    at_login = last_active()
+    assert at_login is not None
+    for _ in range(3):
+        assert http.get("/").status_code == 200
+    assert last_active() == at_login  # the requests wrote nothing
+    with app.app_context():
+        assert access.staff_activity(app).flush(every=0) == 1  # one row for three requests
+        assert access.staff_activity(app).flush(every=0) == 0  # nothing new
+    assert last_active() > at_login
