@@ -34,6 +34,9 @@ SOCKETIO_MESSAGE_QUEUE = ""  # e.g. redis://127.0.0.1:6379/0; empty means a sing
 SOCKETIO_CHANNEL = "backoffice"  # the Redis pub/sub channel; one per deployment
 SOCKETIO_CORS_ALLOWED_ORIGINS: list[str] = []  # empty: same origin only
 SECRET_KEY = ""  # generated into the instance folder when empty
+# Fernet keys sealing secret practice settings at rest: the first seals, all open (key
+# rotation); empty derives one from SECRET_KEY. See core/sealed.py.
+SETTINGS_SECRET_KEYS: list[str] = []
 # Proxies in front of the workers (e.g. 1 for one nginx) whose X-Forwarded-For/-Proto/-Host
 # are trusted: rate limits and the audit log then see the patient's address, not nginx's.
 TRUSTED_PROXIES = 0

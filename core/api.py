@@ -109,7 +109,9 @@ __all__ = [
     "audit",
     "create_invite",
     "db_session",
+    "commit",
     "emit_domain_event",
+    "emit_on_commit",
     "forbid_row_changes",
     "group_rule_enabled",
     "hook_results",
@@ -127,6 +129,7 @@ __all__ = [
     "portal_sections",
     "practice_timezone",
     "public_route",
+    "rate_limit_problem",
     "rate_limited",
     "resolve_invite",
     "revoke_invite",
@@ -172,10 +175,30 @@ def audit(
 
 
 def emit_domain_event(name: str, payload: dict[str, Any], *, source: str) -> None:
-    """Tell every enabled plugin that something happened."""
-    from core.plugins import plugin_manager
+    """Tell every enabled plugin now that something happened; call it after your commit.
+    What plugins record of it is committed on its own: to share your one commit, use
+    :func:`emit_on_commit` before it and :func:`commit` instead."""
+    emit_on_commit(name, payload, source=source)
+    commit()
 
-    plugin_manager().emit(DomainEvent(name=name, payload=payload, source=source))
+
+def emit_on_commit(name: str, payload: dict[str, Any], *, source: str) -> None:
+    """Emit a domain event with the change you are about to :func:`commit`: plugins that
+    keep a record of it (``backoffice_record_event``) write into your transaction now, and
+    listeners (``backoffice_domain_event``) hear it once the commit succeeded, never when
+    it rolls back. The change and every record of it are one commit."""
+    from core import transactions
+
+    transactions.emit_on_commit(DomainEvent(name=name, payload=payload, source=source))
+
+
+def commit(*, keep_loaded: bool = False) -> None:
+    """Commit the current session once, then deliver the domain events emitted with it.
+    ``keep_loaded`` keeps loaded rows as written instead of expiring them, for code that
+    pushes what it committed without reading it back."""
+    from core import transactions
+
+    transactions.commit(keep_loaded=keep_loaded)
 
 
 def is_plugin_enabled(name: str) -> bool:
@@ -265,6 +288,18 @@ def public_route(reason: str) -> Any:
         return view
 
     return mark
+
+
+def rate_limit_problem(limit: object) -> str | None:
+    """What is wrong with a rate limit's text (``None`` for "30 per hour"): a ready
+    ``check`` for a :class:`Setting` that holds one."""
+    from core.ratelimit import check_limit
+
+    try:
+        check_limit(str(limit))
+    except ValueError:
+        return 'write it like "30 per hour" or "5 per minute".'
+    return None
 
 
 def within_rate_limit(limit: str, *identifiers: str) -> bool:

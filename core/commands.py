@@ -299,3 +299,18 @@ def sync_permissions() -> None:
 
     roles.sync()
     click.echo("Roles and permissions synced.")
+
+
+@cli.group("settings")
+def settings_group() -> None:
+    """Practice settings kept in the database."""
+
+
+@settings_group.command("reseal")
+@with_appcontext
+def settings_reseal() -> None:
+    """Seal every stored secret setting again with the first of SETTINGS_SECRET_KEYS."""
+    from core.practice_settings import reseal
+
+    count = reseal(actor="cli")
+    click.echo(f"{count} secret setting(s) sealed with the current key.")

@@ -1,8 +1,9 @@
 """The plugin contract: every hook a plugin may implement.
 
 A plugin implements only the hooks it needs. Hooks that describe the plugin are called
-for that plugin alone at boot; :func:`backoffice_domain_event` is called on every
-enabled plugin whenever something happens.
+for that plugin alone at boot; :func:`backoffice_record_event` and
+:func:`backoffice_domain_event` are called on every enabled plugin whenever something
+happens.
 """
 
 from __future__ import annotations
@@ -123,7 +124,15 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
 
 @hookspec
 def backoffice_domain_event(event: DomainEvent) -> None:
-    """React to something that happened (patient arrived, consent recorded, ...)."""
+    """React to something that happened (patient arrived, consent recorded, ...), after the
+    emitter's commit: a reaction that writes is a unit of work of its own."""
+
+
+@hookspec
+def backoffice_record_event(event: DomainEvent) -> None:
+    """Write what the plugin keeps of an event into the emitter's transaction, never
+    committing: it is saved by the emitter's one commit, or not at all. Runs in a savepoint,
+    so one that raises loses only its own rows; return early for events you do not keep."""
 
 
 @hookspec

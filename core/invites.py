@@ -112,11 +112,10 @@ def resolve_invite(token: str, *, commit: bool = True) -> PatientInvite | None:
 def _announce_opened(invite: PatientInvite) -> None:
     """``invite.opened`` (``invite_id``, ``kind``): the patient opened the link the first
     time; e.g. Settings' Recent invites shows it at once."""
-    from core.app import plugin_manager
-    from core.types import DomainEvent
+    from core.api import emit_domain_event
 
     payload = {"invite_id": invite.id, "kind": invite.kind}
-    plugin_manager().emit(DomainEvent("invite.opened", payload, source="core"))
+    emit_domain_event("invite.opened", payload, source="core")
 
 
 def revoke_invite(invite_id: int, *, source: str, commit: bool = True) -> None:

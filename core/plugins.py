@@ -289,9 +289,24 @@ class PluginManager:
             raise EventContractError(problem)
         log.error(problem)
 
-    def emit(self, event: DomainEvent) -> None:
-        """Deliver a domain event to enabled plugins; one that raises does not stop the rest."""
+    def record(self, event: DomainEvent) -> None:
+        """Let enabled plugins write what they keep of an event into the current transaction,
+        each in a savepoint: one that raises loses its own rows, not the emitter's."""
+        from core.database import db
+
         self.check_event(event)
+        for record in self.call_order("backoffice_record_event"):
+            if not self.states.is_enabled(record.name):
+                continue
+            try:
+                with db.session.begin_nested():
+                    self.call_one(record.name, "backoffice_record_event", event=event)
+            except Exception:
+                log.exception("plugin %s failed to record event %s", record.name, event.name)
+
+    def emit(self, event: DomainEvent) -> None:
+        """Deliver a committed domain event to enabled plugins; one that raises does not
+        stop the rest."""
         for record in self.call_order("backoffice_domain_event"):
             if not self.states.is_enabled(record.name):
                 continue

@@ -25,6 +25,7 @@ from config import ENV_PREFIX
 from core import audit
 from core.database import db
 from core.models import PracticeSetting, utcnow
+from core.sealed import init_sealer, is_sealed, sealer_of
 from core.types import Setting
 
 log = logging.getLogger(__name__)
@@ -156,6 +157,8 @@ class SettingsCache:
 
 
 def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
+    sealer = sealer_of(app)
+
     def load() -> dict[str, Any]:
         query = select(PracticeSetting.key, PracticeSetting.value)
         if has_app_context():  # the request's own session: never a second connection
@@ -164,7 +167,11 @@ def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
             with app.app_context():
                 rows = db.session.execute(query).all()
                 db.session.remove()
-        return {row.key: row.value for row in rows if row.value is not None}
+        values = {
+            row.key: sealer.open(row.key, row.value) if is_sealed(row.value) else row.value
+            for row in rows
+        }
+        return {key: found for key, found in values.items() if found is not None}
 
     return load
 
@@ -172,6 +179,7 @@ def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
 def init_settings(app: Flask) -> None:
     """Bind the cache (read now, when the database has its table) and note which keys the
     environment locks."""
+    init_sealer(app)  # a malformed SETTINGS_SECRET_KEYS fails the boot, not a read
     cache = SettingsCache(_loader(app), float(app.config["SETTINGS_TTL"]))
     app.extensions["backoffice.settings"] = cache
     from sqlalchemy import inspect
@@ -249,7 +257,16 @@ def register_defaults(app: Flask, settings: Iterable[DeclaredSetting]) -> None:
 
 
 def parse(setting: Setting, raw: str | None) -> Any:
-    """The form's text as the setting's type; ``SettingError`` says what is wrong."""
+    """The form's text as the setting's type, passed by its ``check``; ``SettingError``
+    says what is wrong."""
+    parsed = _parse_as_type(setting, raw)
+    problem = setting.check(parsed) if setting.check is not None and parsed != "" else None
+    if problem:
+        raise SettingError(setting.key, f"{setting.label}: {problem}")
+    return parsed
+
+
+def _parse_as_type(setting: Setting, raw: str | None) -> Any:
     text = "" if raw is None else str(raw)
     kind = setting.type
     if kind == "bool":
@@ -295,7 +312,7 @@ def save(form: dict[str, str], *, actor: str | None = None) -> list[str]:
         if shown not in form:
             continue
         new = parse(setting, form.get(setting.key))
-        if new != value(setting.key):
+        if new != as_form_value(value(setting.key)):
             changes[setting.key] = new
     kinds = {item.setting.key: item.setting.type for item in items}
     _write(changes, kinds, actor)
@@ -309,6 +326,27 @@ def store_internal(key: str, new: Any, *, actor: str | None = None) -> None:
     _write({key: new}, {}, actor)
 
 
+def reseal(*, actor: str | None = None) -> int:
+    """Seal every stored secret again with the first key (and seal any stored before
+    sealing existed), audited, in one commit; how many were sealed."""
+    sealer = sealer_of(current_app)
+    secrets = {item.setting.key for item in declared() if item.setting.type == "secret"}
+    count = 0
+    for row in db.session.scalars(select(PracticeSetting)):
+        if is_sealed(row.value):
+            if sealer.open(row.key, row.value) is None:
+                continue  # unreadable: left for the admin to enter again
+            row.value = sealer.reseal(str(row.value))
+        elif row.key in secrets and isinstance(row.value, str) and row.value:
+            row.value = sealer.seal(row.value)
+        else:
+            continue
+        count += 1
+        audit.record("setting.resealed", target=row.key, actor=actor, commit=False)
+    db.session.commit()
+    return count
+
+
 def _write(changes: dict[str, Any], kinds: dict[str, str], actor: str | None) -> None:
     if not changes:
         return
@@ -319,11 +357,13 @@ def _write(changes: dict[str, Any], kinds: dict[str, str], actor: str | None) ->
             select(PracticeSetting).where(PracticeSetting.key.in_(changes))
         )
     }
+    sealer = sealer_of(current_app)
     for key, new in changes.items():
         secret = kinds.get(key) == "secret"
         before = None if key not in rows else rows[key].value
         row = rows.get(key) or PracticeSetting(key=key)
-        row.value, row.changed_at, row.changed_by = new, utcnow(), who
+        row.value = sealer.seal(new) if secret and new else new
+        row.changed_at, row.changed_by = utcnow(), who
         db.session.add(row)
         details = (
             {"changed": True, "cleared": new == ""} if secret else {"before": before, "after": new}
@@ -347,6 +387,13 @@ class Field:
     is_set: bool  # secrets: whether a value is stored
 
 
+def as_form_value(current: Any) -> Any:
+    """A config list (e.g. of URLs) as the text field shows it: one item a line."""
+    if isinstance(current, list | tuple):
+        return "\n".join(str(item) for item in current)
+    return current
+
+
 def form_sections() -> list[tuple[str, list[Field]]]:
     sections: dict[str, list[Field]] = {}
     for item in declared():
@@ -357,7 +404,7 @@ def form_sections() -> list[tuple[str, list[Field]]]:
             Field(
                 setting=item.setting,
                 owner=item.owner,
-                value=None if secret else current,
+                value=None if secret else as_form_value(current),
                 locked=is_locked(key),
                 is_set=bool(current) if secret else True,
             )

@@ -131,6 +131,8 @@ class Setting:
     choices: tuple[str, ...] = ()
     section: str | None = None
     minimum: float | None = None  # int and float: the smallest value the form accepts
+    #: Called with the parsed value before it is saved; a sentence when it is refused.
+    check: Callable[[Any], str | None] | None = None
 
 
 @dataclass(frozen=True)

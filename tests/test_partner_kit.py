@@ -116,12 +116,30 @@ WRAPPER = HEADER + textwrap.dedent(
 )
 
 
-@pytest.fixture
-def kit_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+def installed_site(
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    dist: str,
+    modules: dict[str, str],
+    shared: tuple[str, str],
+) -> Iterator[Path]:
+    """A fixture's body: ``modules`` installed as one distribution for this test, with a
+    ``shared`` ``(module, source)`` they all import; their modules forgotten afterwards."""
     site = tmp_path / "site"
     site.mkdir()
-    write_distribution(
-        site,
+    write_distribution(site, dist, modules)
+    (site / f"{shared[0]}.py").write_text(shared[1])
+    monkeypatch.syspath_prepend(str(site))
+    yield site
+    for name in [m for m in sys.modules if m in modules or m == shared[0]]:
+        del sys.modules[name]
+
+
+@pytest.fixture
+def kit_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
+    yield from installed_site(
+        tmp_path,
+        monkeypatch,
         "bo-kit-plugins",
         {
             # Names sort a < b < c: without the markers they would run in that order.
@@ -132,12 +150,8 @@ def kit_plugins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Pat
             "bo_kit_v0": bad_info("0"),
             "bo_kit_vstr": bad_info('"1"'),
         },
+        ("bo_kit_shared", "CALLS: list[tuple[str, str]] = []\n"),
     )
-    (site / "bo_kit_shared.py").write_text("CALLS: list[tuple[str, str]] = []\n")
-    monkeypatch.syspath_prepend(str(site))
-    yield site
-    for name in [m for m in sys.modules if m.startswith("bo_kit_")]:
-        del sys.modules[name]
 
 
 def calls() -> list[tuple[str, str]]:
@@ -186,11 +200,11 @@ def test_wrappers_and_bad_api_versions_are_refused_with_the_reason(kit_plugins: 
 
 
 def emitted_names() -> set[str]:
-    """Every event name the host's code passes to emit_domain_event."""
+    """Every event name the host's code passes to emit_domain_event or emit_on_commit."""
     names: set[str] = set()
     for path in [*ROOT.glob("core/**/*.py"), *ROOT.glob("plugins/**/*.py")]:
         text = path.read_text(encoding="utf-8")
-        names |= set(re.findall(r'emit_domain_event\(\s*"([\w.]+)"', text))
+        names |= set(re.findall(r'emit_(?:domain_event|on_commit)\(\s*"([\w.]+)"', text))
         names |= set(re.findall(r'DomainEvent\(\s*"([\w.]+)"', text))
         names |= set(re.findall(r'\bevent="([\w.]+)"', text))
         names |= set(re.findall(r'name = "([\w.]+)" if record\.decision', text))

@@ -206,6 +206,36 @@ def test_resend_replaces_the_link_and_revoke_closes_it(site: Flask) -> None:
     assert len(audits(site, "invite.revoked")) == 2
 
 
+def test_quickvites_are_rate_limited_per_sender_and_per_recipient(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(
+        WTF_CSRF_ENABLED=False,
+        RATELIMIT_ENABLED=True,
+        QUICKVITE_RATE_LIMIT="4 per hour",
+        QUICKVITE_RECIPIENT_RATE_LIMIT="2 per hour",
+        **QUIET,
+    )
+    desk = signed_in(app, "frontdesk")
+    for _ in range(2):
+        assert desk.post(SEND, json={"name": "Flo", "phone": "+1 415 555 0101"}).status_code == 201
+    before = counts(app)
+    flooded = desk.post(SEND, json={"name": "Flo", "phone": "+14155550101"})
+    assert flooded.status_code == 429
+    assert (
+        "This mobile number has already been sent several QuickVites" in flooded.get_json()["error"]
+    )
+    assert counts(app) == before  # refused before anything was created or sent
+    assert desk.post(SEND, json={"name": "Gus", "email": "gus@example.org"}).status_code == 201
+    # The sender's own limit (4): the refused send counted too.
+    spree = desk.post(SEND, json={"name": "Hal", "email": "hal@example.org"})
+    assert spree.status_code == 429 and "You have sent many QuickVites" in spree.get_json()["error"]
+    other = signed_in(app, "practiceadmin")
+    assert other.post(SEND, json={"name": "Hal", "email": "hal@example.org"}).status_code == 201
+    refused = other.post("/settings/practice/", data={"QUICKVITE_RECIPIENT_RATE_LIMIT": "lots"})
+    assert refused.status_code == 400 and "write it like &#34;30 per hour&#34;" in refused.text
+
+
 def test_the_quickvite_button_is_on_every_staff_page_for_those_allowed(site: Flask) -> None:
     desk = signed_in(site, "frontdesk")
     for page in ("/", "/tools/speedtest/", "/settings/quickvite/"):
@@ -378,6 +408,53 @@ def test_secrets_are_write_only(site: Flask) -> None:
     admin.post(PRACTICE, data={"SMS_HTTP_TOKEN": "", "SMS_HTTP_TOKEN__clear": "1"})
     with site.test_request_context():
         assert setting("SMS_HTTP_TOKEN") == ""
+
+
+def stored_value(app: Flask, key: str) -> object:
+    with app.app_context():
+        return db.session.scalar(sa.select(PracticeSetting.value).where(PracticeSetting.key == key))
+
+
+def test_secrets_are_sealed_at_rest_and_a_key_can_be_rotated(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    from cryptography.fernet import Fernet
+
+    from core.commands import cli
+
+    old_key, new_key = Fernet.generate_key().decode(), Fernet.generate_key().decode()
+    first = make_app(WTF_CSRF_ENABLED=False, SETTINGS_SECRET_KEYS=[old_key], **QUIET)
+    signed_in(first, "practiceadmin").post(PRACTICE, data={"MAIL_PASSWORD": "pw-on-disk-7"})
+    sealed = stored_value(first, "MAIL_PASSWORD")
+    assert isinstance(sealed, str) and sealed.startswith("fernet:") and "pw-on-disk-7" not in sealed
+    assert Fernet(old_key).decrypt(sealed.removeprefix("fernet:").encode()) == b"pw-on-disk-7"
+
+    # The new key first, the old one still opening: values read, then sealed anew.
+    rotated = make_app(SETTINGS_SECRET_KEYS=[new_key, old_key], **QUIET)
+    with rotated.test_request_context():
+        from core.api import setting
+
+        assert setting("MAIL_PASSWORD") == "pw-on-disk-7"
+    result = rotated.test_cli_runner().invoke(cli, ["settings", "reseal"])
+    assert result.exit_code == 0 and "1 secret setting(s) sealed" in result.output
+    resealed = str(stored_value(rotated, "MAIL_PASSWORD"))
+    assert Fernet(new_key).decrypt(resealed.removeprefix("fernet:").encode()) == b"pw-on-disk-7"
+
+    # A key that opens nothing: the value counts as unset and the log says what to do.
+    stranger = make_app(SETTINGS_SECRET_KEYS=[Fernet.generate_key().decode()], **QUIET)
+    with stranger.test_request_context():
+        assert setting("MAIL_PASSWORD") == stranger.config["MAIL_PASSWORD"]
+    assert "MAIL_PASSWORD cannot be opened" in caplog.text and "enter it again" in caplog.text
+    page = signed_in(stranger, "practiceadmin").get(PRACTICE).text
+    field = page.split('data-key="MAIL_PASSWORD"')[1].split("</div>\n      </div>")[0]
+    assert "(set; not shown)" not in field
+
+
+def test_a_malformed_sealing_key_fails_the_boot_with_the_reason(
+    make_app: Callable[..., Flask],
+) -> None:
+    with pytest.raises(RuntimeError, match="SETTINGS_SECRET_KEYS must be Fernet keys"):
+        make_app(SETTINGS_SECRET_KEYS=["not-a-key"])
 
 
 def test_bad_values_are_refused_with_a_message_and_nothing_is_saved(site: Flask) -> None:

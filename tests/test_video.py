@@ -820,6 +820,44 @@ def test_turn_credentials_from_a_shared_secret_expire(make_app: Callable[..., Fl
             service.ice_servers()
 
 
+def test_a_practice_admin_sets_the_turn_server_in_settings(
+    make_app: Callable[..., Flask], caplog: pytest.LogCaptureFixture
+) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False)
+    admin = app.test_client()
+    login(admin, "practiceadmin")
+    form = admin.get("/settings/practice/").text
+    assert 'data-key="VIDEO_TURN_URLS"' in form and 'data-key="VIDEO_TURN_SECRET"' in form
+    refused = admin.post("/settings/practice/", data={"VIDEO_TURN_URLS": "https://relay.example"})
+    assert refused.status_code == 400 and "TURN servers:" in refused.text
+    assert "must start with one of stun:" in refused.text
+
+    turn = "turns:turn.example.org:5349\nturn:turn.example.org:3478?transport=udp"
+    saved = admin.post(
+        "/settings/practice/",
+        data={
+            "VIDEO_TURN_URLS": turn,
+            "VIDEO_TURN_SECRET": "coturn-secret",
+            "VIDEO_TURN_TTL": "900",
+        },
+    )
+    assert saved.status_code == 303
+    with app.test_request_context():
+        (relay,) = service.ice_servers_for_a_call()
+    assert relay["urls"] == turn.split("\n") and relay["credential"]
+    assert int(relay["username"].split(":")[0]) - dt.datetime.now(dt.UTC).timestamp() <= 901
+    shown = admin.get("/settings/practice/").text
+    assert "coturn-secret" not in shown and "turns:turn.example.org:5349" in shown
+
+    # Half a TURN setup (no secret, no password): the call still connects, the log says why.
+    admin.post(
+        "/settings/practice/", data={"VIDEO_TURN_SECRET": "", "VIDEO_TURN_SECRET__clear": "1"}
+    )
+    with app.test_request_context():
+        assert service.ice_servers_for_a_call() == []
+    assert "STUN/TURN settings are unusable" in caplog.text
+
+
 def test_the_session_list_shows_times_duration_and_participants(
     app: Flask, peers: Callable[..., Peer]
 ) -> None:

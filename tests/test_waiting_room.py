@@ -229,7 +229,7 @@ def test_the_join_page_shows_the_practice_and_the_device_check(make_room: Any) -
     assert 'id="wr-check-camera"' in html and 'id="wr-check-connection"' in html
     assert 'id="wr-dob"' not in html  # no identity check unless the practice asks
     assert "appbuilder" not in html and "bo-sidebar" not in html  # not the staff layout
-    assert re.search(r'<script src="[^"]*patient\.js" nonce="[^"]+">', html)
+    assert re.search(r'<script src="[^"]*patient\.js(\?v=\w+)?" nonce="[^"]+">', html)
     assert "onclick=" not in html
     csp = page.headers["Content-Security-Policy"]
     nonce = re.search(r"'nonce-([^']+)'", csp)

@@ -57,7 +57,7 @@ def backoffice_reports() -> list[ReportSpec]:
 
 
 @hookimpl
-def backoffice_domain_event(event: DomainEvent) -> None:
+def backoffice_record_event(event: DomainEvent) -> None:
     from plugins.reporting.service import record
 
     record(event)

@@ -1,7 +1,7 @@
 """Reporting's rules: visit records kept from domain events, and the backfill.
 
 Every visit record is changed only by :func:`apply`, from the events other plugins emit
-(live, after their commit) or replay (``backoffice_history_events``, for the backfill):
+(live, in the emitter's transaction) or replay (``backoffice_history_events``, for the backfill):
 reports never read another plugin's tables.
 """
 
@@ -314,16 +314,10 @@ def apply(event: DomainEvent, store: Store, zone: ZoneInfo) -> Visit | None:
 
 
 def record(event: DomainEvent) -> None:
-    """The live listener: one event, one commit of its own (the emitter's is already done)."""
-    if event.name not in RELIED_ON:
-        return
-    session = db_session()
-    try:
+    """The live recorder: the visit changes in the emitter's transaction, saved by its
+    commit (or not at all), so a visit record never disagrees with what it is built from."""
+    if event.name in RELIED_ON:
         apply(event, DatabaseStore(), practice_timezone())
-        session.commit()
-    except Exception:
-        session.rollback()
-        raise
 
 
 # --- the backfill ---------------------------------------------------------------------------

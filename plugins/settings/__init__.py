@@ -21,6 +21,7 @@ from core.api import (
     Setting,
     TopbarItem,
     hookimpl,
+    rate_limit_problem,
 )
 
 NAME = "settings"
@@ -119,6 +120,20 @@ def backoffice_settings() -> list[Setting]:
             section="Patient QuickVite",
         ),
         Setting(
+            "QUICKVITE_RATE_LIMIT",
+            "QuickVites one staff member may send",
+            help='e.g. "30 per hour"; more are refused with a message.',
+            section="Patient QuickVite",
+            check=rate_limit_problem,
+        ),
+        Setting(
+            "QUICKVITE_RECIPIENT_RATE_LIMIT",
+            "QuickVites one number or address may receive",
+            help='e.g. "5 per hour", so nobody is flooded with texts.',
+            section="Patient QuickVite",
+            check=rate_limit_problem,
+        ),
+        Setting(
             "JOIN_CODE_GRACE_HOURS",
             "Suggested grace period when a join link is replaced (hours)",
             "int",
@@ -173,13 +188,21 @@ def backoffice_declared_events() -> list[EventSpec]:
 
 
 @hookimpl
+def backoffice_record_event(event: DomainEvent) -> None:
+    if event.name == "patient.arrived":
+        from plugins.settings.service import record_arrival
+
+        record_arrival(event.payload)
+
+
+@hookimpl
 def backoffice_domain_event(event: DomainEvent) -> None:
-    from plugins.settings import service
+    from plugins.settings.service import announce_invite
 
     if event.name == "patient.arrived":
-        service.on_arrival(event.payload)
+        announce_invite(event.payload, kind_key="invite_kind")
     elif event.name == "invite.opened":
-        service.on_opened(event.payload)
+        announce_invite(event.payload, kind_key="kind")
 
 
 @hookimpl

@@ -29,6 +29,7 @@ from core.api import (
     send_sms,
     setting,
     staff_members,
+    within_rate_limit,
 )
 from plugins.settings.models import QuickVite, utcnow
 
@@ -59,7 +60,18 @@ CONFIG_DEFAULTS: dict[str, Any] = {
     # Mobile numbers without a +country code are read as numbers of this region.
     "QUICKVITE_PHONE_REGION": "US",
     "JOIN_CODE_GRACE_HOURS": 72,  # the rotation form's suggested grace period
+    # A stolen staff login must not become a spam cannon, nor anyone flood one patient.
+    "QUICKVITE_RATE_LIMIT": "30 per hour",  # per staff user
+    "QUICKVITE_RECIPIENT_RATE_LIMIT": "5 per hour",  # per mobile number or email address
 }
+TOO_MANY_SENDS = (
+    "You have sent many QuickVites in a short time; wait a while before sending more, or "
+    "copy a link from Recent invites."
+)
+TOO_MANY_FOR_RECIPIENT = (
+    "{who} has already been sent several QuickVites in the last hour; wait before sending "
+    "another, or read them the link from Recent invites."
+)
 
 
 class QuickViteError(ValueError):
@@ -68,6 +80,23 @@ class QuickViteError(ValueError):
     def __init__(self, fields: dict[str, str]) -> None:
         super().__init__("; ".join(fields.values()))
         self.fields = fields
+
+
+class TooManyQuickVites(Exception):
+    """A send over a rate limit (HTTP 429); the message says what to do instead."""
+
+
+def check_rate(request: Request) -> None:
+    """Count the send against the sender's limit and each recipient's; nothing is
+    created or sent when one is reached."""
+    sender = str(getattr(current_user, "id", None) or "anonymous")
+    if not within_rate_limit(setting("QUICKVITE_RATE_LIMIT"), "settings.quickvite", sender):
+        raise TooManyQuickVites(TOO_MANY_SENDS)
+    for field_name, address in (("mobile number", request.phone), ("email address", request.email)):
+        if address and not within_rate_limit(
+            setting("QUICKVITE_RECIPIENT_RATE_LIMIT"), "settings.quickvite.to", address.lower()
+        ):
+            raise TooManyQuickVites(TOO_MANY_FOR_RECIPIENT.format(who=f"This {field_name}"))
 
 
 # --- recipients --------------------------------------------------------------------------
@@ -196,7 +225,9 @@ class Sent:
 
 
 def send(request: Request) -> Sent:
-    """Create the invite and send it; one QuickVite row, audited, then announced."""
+    """Create the invite and send it; one QuickVite row, audited, then announced.
+    :class:`TooManyQuickVites` when a rate limit is reached."""
+    check_rate(request)
     session = db_session()
     ttl = dt.timedelta(hours=float(setting("QUICKVITE_LINK_HOURS")))
     issued = create_invite(
@@ -312,21 +343,19 @@ def changed(quickvite_id: int) -> None:
     notify("settings.quickvite_changed", {"id": quickvite_id}, permission=CAN_SHOW)
 
 
-def on_arrival(payload: dict[str, Any]) -> None:
-    """``patient.arrived``: a QuickVite patient reached the waiting room."""
+def record_arrival(payload: dict[str, Any]) -> None:
+    """``patient.arrived``, recorded in the check-in's transaction: a QuickVite patient
+    reached the waiting room."""
     if payload.get("invite_kind") != "quickvite" or not isinstance(payload.get("invite_id"), int):
         return
-    session = db_session()
-    row = session.scalar(select(QuickVite).where(QuickVite.invite_id == payload["invite_id"]))
-    if row is None or row.arrived_at is not None:
-        return
-    row.arrived_at = utcnow()
-    session.commit()
-    changed(row.id)
+    row = db_session().scalar(select(QuickVite).where(QuickVite.invite_id == payload["invite_id"]))
+    if row is not None and row.arrived_at is None:
+        row.arrived_at = utcnow()
 
 
-def on_opened(payload: dict[str, Any]) -> None:
-    if payload.get("kind") != "quickvite" or not isinstance(payload.get("invite_id"), int):
+def announce_invite(payload: dict[str, Any], *, kind_key: str) -> None:
+    """After an arrival or a first opening: open Recent invites lists fetch again."""
+    if payload.get(kind_key) != "quickvite" or not isinstance(payload.get("invite_id"), int):
         return
     found = db_session().scalar(
         select(QuickVite.id).where(QuickVite.invite_id == payload["invite_id"])

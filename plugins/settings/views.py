@@ -88,7 +88,7 @@ class QuickViteView(BaseView):
         "Send a patient a QuickVite by text and/or email",
         body=QuickViteSchema,
         form=QuickViteSchema,
-        responses={201: SentSchema, 400: FieldErrorsSchema},
+        responses={201: SentSchema, 400: FieldErrorsSchema, 429: ErrorSchema},
     )
     @has_access
     def send(self) -> Any:
@@ -105,12 +105,14 @@ class QuickViteView(BaseView):
         except InvalidRecipient as exc:
             db_session().rollback()
             return jsonify(error=str(exc), fields={}), 400
+        except service.TooManyQuickVites as exc:
+            return jsonify(error=str(exc)), 429
         return jsonify(_sent_json(sent)), 201
 
     @expose("/<int:pk>/resend", methods=["POST"])
     @json_route(
         "Send a QuickVite again (a new link; the old one stops working)",
-        responses={201: SentSchema, 404: ErrorSchema, 409: FieldErrorsSchema},
+        responses={201: SentSchema, 404: ErrorSchema, 409: FieldErrorsSchema, 429: ErrorSchema},
     )
     @has_access
     def resend(self, pk: int) -> Any:
@@ -120,6 +122,9 @@ class QuickViteView(BaseView):
             return jsonify(error=str(exc)), 404
         except service.QuickViteError as exc:
             return jsonify(error=str(exc), fields=exc.fields), 409
+        except service.TooManyQuickVites as exc:
+            db_session().rollback()
+            return jsonify(error=str(exc)), 429
         return jsonify(_sent_json(sent)), 201
 
     @expose("/<int:pk>/revoke", methods=["POST"])

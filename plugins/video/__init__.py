@@ -31,6 +31,7 @@ from core.api import (
     EventSpec,
     MenuView,
     PluginInfo,
+    Setting,
     SocketContext,
     SocketEvent,
     hookimpl,
@@ -144,6 +145,55 @@ def backoffice_cli_commands() -> list[click.Command]:
         click.echo(f"Ended {len(ended)} stale video session(s).")
 
     return [end_stale]
+
+
+@hookimpl
+def backoffice_settings() -> list[Setting]:
+    from plugins.video.service import check_urls
+
+    video = "Video (STUN/TURN)"
+    return [
+        Setting(
+            "VIDEO_STUN_URLS",
+            "STUN servers",
+            "text",
+            help="One per line, e.g. stun:stun.example.org:3478. Empty: calls connect on "
+            "one network only unless a TURN server relays them.",
+            section=video,
+            check=check_urls,
+        ),
+        Setting(
+            "VIDEO_TURN_URLS",
+            "TURN servers",
+            "text",
+            help="One per line, e.g. turns:turn.example.org:5349. They relay calls through "
+            "strict firewalls and mobile networks; give a shared secret or a user name "
+            "and password below.",
+            section=video,
+            check=check_urls,
+        ),
+        Setting(
+            "VIDEO_TURN_SECRET",
+            "TURN shared secret (coturn use-auth-secret)",
+            "secret",
+            help="Preferred: each participant gets a password that expires.",
+            section=video,
+        ),
+        Setting(
+            "VIDEO_TURN_TTL",
+            "TURN password lifetime (seconds)",
+            "int",
+            minimum=60,
+            section=video,
+        ),
+        Setting("VIDEO_TURN_USERNAME", "TURN user name (without a shared secret)", section=video),
+        Setting(
+            "VIDEO_TURN_CREDENTIAL",
+            "TURN password (without a shared secret)",
+            "secret",
+            section=video,
+        ),
+    ]
 
 
 @hookimpl

@@ -17,7 +17,7 @@ import time
 from dataclasses import dataclass
 from typing import Any
 
-from flask import current_app, url_for
+from flask import url_for
 from flask_appbuilder.security.sqla.models import User
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -30,6 +30,7 @@ from core.api import (
     emit_domain_event,
     new_patient_token,
     notify,
+    setting,
 )
 from plugins.video.models import (
     ADHOC,
@@ -70,10 +71,11 @@ ICE_SCHEMES = ("stun:", "stuns:", "turn:", "turns:")
 # --- configuration ---------------------------------------------------------------------
 
 
-def _urls(key: str) -> list[str]:
-    value = current_app.config.get(key) or []
+def url_list(value: Any, key: str = "ICE servers") -> list[str]:
+    """ICE server URLs from a config list, or a text of URLs separated by commas, spaces
+    or lines (the Settings form's); ``ValueError`` names the one that is not."""
     if isinstance(value, str):
-        value = value.split(",")
+        value = value.replace(",", " ").split()
     if not isinstance(value, list | tuple):
         raise ValueError(f"{key} must be a list of URLs, not {value!r}")
     urls = [str(url).strip() for url in value if str(url).strip()]
@@ -83,24 +85,33 @@ def _urls(key: str) -> list[str]:
     return urls
 
 
+def check_urls(value: Any) -> str | None:
+    """The Settings form's check of a list of ICE server URLs."""
+    try:
+        url_list(value)
+    except ValueError as exc:
+        return str(exc).removeprefix("ICE servers: ")
+    return None
+
+
 def ice_servers() -> list[dict[str, Any]]:
-    """``RTCConfiguration.iceServers`` from the config."""
-    config = current_app.config
+    """``RTCConfiguration.iceServers`` from the practice settings (else the config);
+    ``ValueError`` when they are unusable."""
     servers: list[dict[str, Any]] = []
-    stun = _urls("VIDEO_STUN_URLS")
+    stun = url_list(setting("VIDEO_STUN_URLS") or [], "VIDEO_STUN_URLS")
     if stun:
         servers.append({"urls": stun})
-    turn = _urls("VIDEO_TURN_URLS")
+    turn = url_list(setting("VIDEO_TURN_URLS") or [], "VIDEO_TURN_URLS")
     if turn:
-        secret = str(config.get("VIDEO_TURN_SECRET") or "")
+        secret = str(setting("VIDEO_TURN_SECRET") or "")
         if secret:
-            expires = int(time.time()) + int(config.get("VIDEO_TURN_TTL") or 3600)
+            expires = int(time.time()) + int(setting("VIDEO_TURN_TTL") or 3600)
             username = f"{expires}:backoffice"
             digest = hmac.new(secret.encode(), username.encode(), hashlib.sha1).digest()
             credential = base64.b64encode(digest).decode()
         else:
-            username = str(config.get("VIDEO_TURN_USERNAME") or "")
-            credential = str(config.get("VIDEO_TURN_CREDENTIAL") or "")
+            username = str(setting("VIDEO_TURN_USERNAME") or "")
+            credential = str(setting("VIDEO_TURN_CREDENTIAL") or "")
         if not username or not credential:
             raise ValueError(
                 "VIDEO_TURN_URLS needs VIDEO_TURN_USERNAME and VIDEO_TURN_CREDENTIAL "
@@ -108,6 +119,17 @@ def ice_servers() -> list[dict[str, Any]]:
             )
         servers.append({"urls": turn, "username": username, "credential": credential})
     return servers
+
+
+def ice_servers_for_a_call() -> list[dict[str, Any]]:
+    """The ICE servers a joining participant gets: a TURN setting left half done in
+    Settings is logged and left out, never a failed join (host candidates and STUN still
+    connect on most networks)."""
+    try:
+        return ice_servers()
+    except ValueError as exc:
+        log.error("video: the STUN/TURN settings are unusable (%s); joining without them", exc)
+        return []
 
 
 # --- who is talking ----------------------------------------------------------------------
@@ -442,7 +464,7 @@ def join(session_id: int, who: Who, sid: str | None = None) -> dict[str, Any]:
         "session": session_view(session),
         "me": participant_view(participant),
         "rejoined": rejoined,
-        "ice_servers": ice_servers(),
+        "ice_servers": ice_servers_for_a_call(),
         "participants": [participant_view(p) for p in session.participants],
         "chat": chat_history(session),
     }

@@ -24,8 +24,9 @@ from core.api import (
     SocketError,
     StaffMember,
     audit,
+    commit,
     db_session,
-    emit_domain_event,
+    emit_on_commit,
     new_patient_token,
     notify,
     practice_join_code,
@@ -177,18 +178,6 @@ def bump() -> int:
         session.flush()
         return 1
     return int(version)
-
-
-def commit_as_written() -> None:
-    """Commit and keep the loaded rows as they were written: what is pushed after the
-    commit is what was committed, without reading every row back first."""
-    session = db_session()()  # the request's own Session behind the scoped proxy
-    expire = session.expire_on_commit
-    session.expire_on_commit = False
-    try:
-        session.commit()
-    finally:
-        session.expire_on_commit = expire
 
 
 def current_version() -> int:
@@ -573,13 +562,14 @@ def _finish(
     moved_from: int | None = None,
     version: int | None = None,
 ) -> WaitingEntry:
-    """Bump the version (unless the caller did: ``version``), commit with the audit row,
-    tell other plugins and the pages."""
+    """Bump the version (unless the caller did: ``version``), commit with the audit row and
+    what other plugins record of the event, then tell them and the pages. The loaded rows
+    stay as written: what is pushed is what was committed, without reading it back."""
     entry.version = bump() if version is None else version
     audit(audit_action, target=f"waiting_entry:{entry.id}", details=details, source=SOURCE)
-    commit_as_written()
     if event is not None:
-        emit_domain_event(event, domain_payload(entry, **(event_extra or {})), source=SOURCE)
+        emit_on_commit(event, domain_payload(entry, **(event_extra or {})), source=SOURCE)
+    commit(keep_loaded=True)
     announce(entry, kind, actor=actor, moved_from=moved_from)
     return entry
 
@@ -1418,8 +1408,8 @@ def on_session_ended(payload: dict[str, Any]) -> None:
         session.refresh(entry)
         entry.version = bump()
         audit("waiting_room.completed", target=f"waiting_entry:{entry.id}", source=SOURCE)
-        session.commit()
-        emit_domain_event("patient.completed", domain_payload(entry), source=SOURCE)
+        emit_on_commit("patient.completed", domain_payload(entry), source=SOURCE)
+        commit()
         announce(entry, "completed")
     except Exception:
         session.rollback()
