@@ -744,3 +744,197 @@ def test_relocalise_follows_a_new_time_zone(rapp: Flask, seeded: dict[str, int])
             "2026-11-11",
             4,
         )
+
+
+# --- calendar cancellations and QuickVites, through the plugins' own routes -----------------
+
+
+@pytest.fixture
+def desk(make_app: Callable[..., Flask]) -> Flask:
+    from tests.test_waiting_room import QUIET
+
+    return make_app(PRACTICE_TIMEZONE=ZONE, WTF_CSRF_ENABLED=False, **QUIET)
+
+
+def booking(app: Flask, **overrides: str) -> dict[str, str]:
+    """The calendar's Session Details form: Brooke with Casey Morgan (clinician1) at 09:00
+    New York time on Tuesday the 10th (14:00 UTC)."""
+    from core.api import Client
+
+    with app.app_context():
+        brooke = db.session.scalar(select(Client.id).where(Client.first_name == "Brooke"))
+    return {
+        "client_id": str(brooke),
+        "clinician_id": str(user_id(app, "clinician1")),
+        "start": "2026-11-10T09:00",
+        "end": "2026-11-10T09:50",
+        "contact_type": "Telehealth",
+        "status": "Scheduled",
+        "notes": "",
+        "recurrence": "none",
+        **overrides,
+    }
+
+
+def book(http: FlaskClient, form: dict[str, str]) -> int:
+    created = http.post(
+        "/calendar/appointments/", data=form, headers={"Accept": "application/json"}
+    )
+    assert created.status_code == 201, created.text
+    return int(created.get_json()["extendedProps"]["appointment_id"])
+
+
+def save(http: FlaskClient, pk: int, form: dict[str, str]) -> None:
+    saved = http.post(f"/calendar/appointments/{pk}", data=form)
+    assert saved.status_code == 303, saved.text[:500]
+
+
+def appointment_visits(app: Flask) -> list[Visit]:
+    with app.app_context():
+        found = list(
+            db.session.scalars(
+                select(Visit).where(Visit.appointment_id.is_not(None)).order_by(Visit.id)
+            )
+        )
+        db.session.expunge_all()
+        return found
+
+
+def cancelled_count(http: FlaskClient, query: str = RANGE) -> str:
+    rows = {row[0]: row[1] for row in figure(http, "attendance", query)[1:]}
+    return rows["Cancelled"]
+
+
+def test_a_calendar_cancellation_is_one_cancelled_visit_until_it_is_undone(desk: Flask) -> None:
+    clinician, admin = staff(desk, "clinician1"), staff(desk, "practiceadmin")
+    c1, c2 = user_id(desk, "clinician1"), user_id(desk, "clinician2")
+    pk = book(clinician, booking(desk))
+    assert appointment_visits(desk) == [] and cancelled_count(admin) == "0"
+
+    save(clinician, pk, booking(desk, status="Cancelled"))
+    (visit,) = appointment_visits(desk)
+    assert (visit.appointment_id, visit.outcome, visit.invite_kind) == (
+        pk,
+        "cancelled",
+        "appointment",
+    )
+    assert (visit.provider_id, visit.arrived_at.isoformat()) == (c1, "2026-11-10T14:00:00")
+    assert (visit.local_date.isoformat(), visit.local_hour) == ("2026-11-10", 9)
+    assert visit.entry_id is None and visit.client_id is not None
+
+    table_rows = figure(admin, "attendance")
+    assert table_rows[1:] == [
+        ["Attended", "0", "0.0"],
+        ["No-show", "0", "0.0"],
+        ["Left before seen", "0", "0.0"],
+        ["Cancelled", "1", "100.0"],
+    ]
+    exported = admin.get(f"/reporting/report/attendance/csv?{RANGE}")
+    assert csv_rows(exported.text) == table_rows
+    # Never in the waiting room: not a visit its patient could have left unseen.
+    assert [row for row in figure(admin, "left_by_hour")[1:] if row] == []
+    mine = f"{RANGE}&provider_id={c1}&invite_kind=appointment"
+    assert cancelled_count(admin, mine) == "1"
+    assert csv_rows(admin.get(f"/reporting/report/attendance/csv?{mine}").text)[4] == [
+        "Cancelled",
+        "1",
+        "100.0",
+    ]
+    assert cancelled_count(admin, f"{RANGE}&provider_id={c2}") == "0"
+    assert cancelled_count(admin, f"{RANGE}&invite_kind=quickvite") == "0"
+    assert cancelled_count(admin, "date_from=2026-11-11&date_to=2026-11-12") == "0"
+    assert cancelled_count(clinician) == "1"  # Casey's own
+    listed = table(admin.get(f"/reporting/visits?{RANGE}&outcome=cancelled").text, "rp-visits")
+    header, (row,) = listed[0], listed[1:]
+    picked = [row[header.index(c)] for c in ("Date", "Arrived", "Provider", "Invite type")]
+    assert picked == ["2026-11-10", "09:00", "Casey Morgan", "Appointment"]
+
+    # Saved again while cancelled (a note added): still the one visit.
+    save(clinician, pk, booking(desk, status="Cancelled", notes="Called to say sorry"))
+    assert [v.appointment_id for v in appointment_visits(desk)] == [pk]
+    assert cancelled_count(admin) == "1"
+
+    # Set back to Scheduled, the appointment no longer counts; cancelled again, it does.
+    save(clinician, pk, booking(desk, status="Scheduled"))
+    assert appointment_visits(desk) == [] and cancelled_count(admin) == "0"
+    save(clinician, pk, booking(desk, status="Cancelled"))
+    assert [v.appointment_id for v in appointment_visits(desk)] == [pk]
+    save(clinician, pk, booking(desk, status="Confirmed"))
+    assert appointment_visits(desk) == [] and cancelled_count(admin) == "0"
+
+
+def test_a_cancelled_occurrence_counts_and_the_backfill_replays_cancellations(
+    desk: Flask,
+) -> None:
+    from plugins.reporting.cli import reporting
+
+    clinician = staff(desk, "clinician1")
+    weekly = booking(
+        desk,
+        start="2026-11-03T09:00",
+        end="2026-11-03T09:50",
+        recurrence="weekly",
+        recurrence_count="4",
+    )
+    series = book(clinician, weekly)
+    # The second occurrence (the 10th, 14:00 UTC) cancelled on its own: a row of its own.
+    save(
+        clinician,
+        series,
+        booking(desk, status="Cancelled", scope="occurrence", occurrence="20261110T140000Z"),
+    )
+    single = book(clinician, booking(desk, start="2026-11-12T15:00", end="2026-11-12T15:50"))
+    save(
+        clinician,
+        single,
+        booking(desk, start="2026-11-12T15:00", end="2026-11-12T15:50", status="Cancelled"),
+    )
+
+    def story(visits: list[Visit]) -> list[tuple[Any, ...]]:
+        return [
+            (v.appointment_id, v.outcome, v.provider_id, v.client_id, v.arrived_at, v.local_date)
+            for v in visits
+        ]
+
+    live = story(appointment_visits(desk))
+    assert len(live) == 2 and live[0][0] not in (series, single) and live[1][0] == single
+    assert [str(v[5]) for v in live] == ["2026-11-10", "2026-11-12"]
+    assert cancelled_count(staff(desk, "practiceadmin")) == "2"
+
+    runner = desk.test_cli_runner()
+    assert runner.invoke(reporting, ["backfill", "--rebuild"]).exit_code == 0
+    assert story(appointment_visits(desk)) == live
+    assert "Added 0 visit record(s)." in runner.invoke(reporting, ["backfill"]).output
+    assert len(appointment_visits(desk)) == 2
+
+
+def test_a_quickvite_sent_by_text_and_email_is_linked_to_its_visit(desk: Flask) -> None:
+    from tests.test_settings import check_in
+
+    c1 = user_id(desk, "clinician1")
+    sent = staff(desk, "frontdesk").post(
+        "/settings/quickvite/send",
+        json={
+            "name": "Jordan Lee",
+            "phone": "(212) 555-0123",
+            "email": "jordan@example.org",
+            "provider_id": c1,
+        },
+    )
+    assert sent.status_code == 201, sent.text
+    body = sent.get_json()
+    assert [d["channel"] for d in body["deliveries"]] == ["sms", "email"]
+
+    joined = check_in(desk, "/" + body["url"].split("/", 3)[3], name="Jordan Lee")
+    assert joined.status_code == 201, joined.text
+    with desk.app_context():
+        visit = db.session.scalar(
+            select(Visit).where(Visit.entry_id == joined.get_json()["entry_id"])
+        )
+        assert visit is not None
+        assert (visit.invite_kind, visit.invite_id, visit.provider_id) == (
+            "quickvite",
+            body["invite_id"],
+            c1,
+        )
+        assert visit.invite_channel == "sms+email" and visit.invite_sent_at is not None

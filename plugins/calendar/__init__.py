@@ -30,8 +30,13 @@ Start Telehealth Session, and how the consent plugin can trust it
 
 Domain events emitted
     ``calendar.appointment_created`` and ``calendar.appointment_updated``, payload
-    ``{"appointment_id": int}``. Open calendar pages also get the Socket.IO notification
-    ``calendar.changed`` (ids only) and refetch.
+    ``{"appointment_id": int}``, after the commit. An appointment whose status becomes
+    Cancelled also emits ``calendar.appointment_cancelled`` (ids, its start in UTC, whether
+    it is telehealth), and one set back from Cancelled ``calendar.appointment_reinstated``,
+    both with the change's commit (``emit_on_commit``), so that what Reporting records of
+    them is the same commit; ``backoffice_history_events`` replays the cancellations. Open
+    calendar pages also get the Socket.IO notification ``calendar.changed`` (ids only) and
+    refetch.
 
 Configuration
     The host's ``PRACTICE_TIMEZONE`` (default UTC) for wall-clock times;
@@ -43,11 +48,20 @@ Configuration
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint
 
-from core.api import EventSpec, MenuView, PluginInfo, PortalSection, Setting, hookimpl
+from core.api import (
+    DomainEvent,
+    EventSpec,
+    MenuView,
+    PluginInfo,
+    PortalSection,
+    Setting,
+    hookimpl,
+)
 
 NAME = "calendar"
 
@@ -230,7 +244,11 @@ def backoffice_tour_steps() -> list[object]:
 
 @hookimpl
 def backoffice_declared_events() -> list[EventSpec]:
-    from plugins.calendar.schemas import AppointmentEventSchema
+    from plugins.calendar.schemas import (
+        AppointmentCancelledEventSchema,
+        AppointmentEventSchema,
+        AppointmentReinstatedEventSchema,
+    )
 
     return [
         EventSpec(
@@ -241,4 +259,21 @@ def backoffice_declared_events() -> list[EventSpec]:
             "An appointment changed (time, status, contact type, ...).",
             AppointmentEventSchema,
         ),
+        EventSpec(
+            "calendar.appointment_cancelled",
+            "An appointment (or one occurrence of a series) was set to Cancelled.",
+            AppointmentCancelledEventSchema,
+        ),
+        EventSpec(
+            "calendar.appointment_reinstated",
+            "A cancelled appointment was set back to another status.",
+            AppointmentReinstatedEventSchema,
+        ),
     ]
+
+
+@hookimpl
+def backoffice_history_events() -> Iterable[DomainEvent]:
+    from plugins.calendar.events import history_events
+
+    return history_events()

@@ -20,11 +20,12 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 from core.api import Client, Model
 
 CONTACT_TYPES = ("In person", "Telehealth", "Phone")
-STATUSES = ("Scheduled", "Confirmed", "Checked-In", "Occurred", "Cancelled", "No-show")
+CANCELLED = "Cancelled"
+STATUSES = ("Scheduled", "Confirmed", "Checked-In", "Occurred", CANCELLED, "No-show")
 #: Statuses in which a telehealth session may be started (with contact type Telehealth).
 TELEHEALTH_STATUSES = ("Confirmed", "Checked-In", "Occurred")
 #: Statuses that do not occupy the clinician's time (ignored by the overlap check).
-FREE_STATUSES = ("Cancelled",)
+FREE_STATUSES = (CANCELLED,)
 RECURRENCES = {
     "none": "Does not repeat",
     "weekly": "Every week",

@@ -17,7 +17,7 @@ from marshmallow import (
 )
 
 from core.api import MAX_ID, ErrorSchema
-from plugins.calendar.models import CONTACT_TYPES, RECURRENCES, STATUSES
+from plugins.calendar.models import CANCELLED, CONTACT_TYPES, RECURRENCES, STATUSES
 from plugins.calendar.schedule import parse_datetime
 
 MAX_OCCURRENCES = 200
@@ -245,3 +245,21 @@ class FeedLinkSchema(Schema):
 
 class AppointmentEventSchema(Schema):
     appointment_id = fields.Integer(strict=True, required=True)
+
+
+class AppointmentCancelledEventSchema(Schema):
+    appointment_id = fields.Integer(strict=True, required=True)
+    client_id = fields.Integer(strict=True, required=True, allow_none=True)
+    provider_id = fields.Integer(
+        strict=True, required=True, allow_none=True, metadata={"description": "the clinician"}
+    )
+    starts_at = fields.String(required=True, metadata={"description": "ISO 8601, UTC"})
+    telehealth = fields.Boolean(required=True, metadata={"description": "contact type Telehealth"})
+    at = fields.String(metadata={"description": "when it was cancelled (history replays)"})
+
+
+class AppointmentReinstatedEventSchema(Schema):
+    appointment_id = fields.Integer(strict=True, required=True)
+    status = fields.String(
+        required=True, validate=validate.OneOf([s for s in STATUSES if s != CANCELLED])
+    )

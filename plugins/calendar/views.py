@@ -9,7 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
-from typing import Any
+from typing import Any, NamedTuple
 from urllib.parse import urlencode
 
 from flask import (
@@ -36,13 +36,14 @@ from core.api import (
     Client,
     ErrorSchema,
     audit,
+    commit,
     db_session,
     json_route,
     public_route,
     setting,
 )
 from plugins.calendar import ics
-from plugins.calendar.events import announce_change
+from plugins.calendar.events import announce_change, emit_status_change
 from plugins.calendar.models import (
     CONTACT_TYPES,
     RECURRENCES,
@@ -105,9 +106,21 @@ BLANK = dict.fromkeys(
 # --- helpers ---------------------------------------------------------------------------------
 
 
-def commit_and_announce(appointment_id: int, what: str) -> None:
-    """Commit, then tell open calendars and other plugins: nobody sees uncommitted state."""
-    db_session().commit()
+class Saved(NamedTuple):
+    """An appointment row the form was saved to, the change to announce once committed,
+    and the status it had before (``None``: the row is new)."""
+
+    appointment: Appointment
+    change: str
+    was: str | None
+
+
+def commit_and_announce(appointment: Appointment, what: str, was: str | None) -> None:
+    """Commit (a cancellation and its records with it), then tell open calendars and other
+    plugins: nobody sees uncommitted state."""
+    emit_status_change(appointment, was)
+    appointment_id = appointment.id  # read before the commit expires the row
+    commit()
     announce_change(appointment_id, what)
 
 
@@ -409,7 +422,7 @@ class CalendarView(BaseView):
             details=self._summary(appointment),
             source=SOURCE,
         )
-        commit_and_announce(appointment.id, "created")
+        commit_and_announce(appointment, "created", None)
         item = find_occurrence(session, appointment, None)
         self._warn_overlaps(item)
         if wants_json():
@@ -471,10 +484,10 @@ class CalendarView(BaseView):
         if errors:
             return self._invalid(errors, appointment=appointment, occurrence=item)
         try:
-            saved, change = self._save(appointment, item, data)
+            saved, change, was = self._save(appointment, item, data)
         except ValidationError as exc:
             return self._invalid(first_messages(exc.normalized_messages()), appointment, item)
-        commit_and_announce(saved.id, change)
+        commit_and_announce(saved, change, was)
         self._warn_overlaps(find_occurrence(db_session(), saved, None))
         if wants_json():
             return jsonify(event_json(self._occurrence(saved.id, None)[1], practice_tz()))
@@ -551,12 +564,13 @@ class CalendarView(BaseView):
             if data is not None:
                 values.update(self._echo())
             return self._form(values, appointment=appointment, occurrence=item, status=409)
-        change: str | None = None
+        saved: Saved | None = None
         if data is not None:
             try:
-                appointment, change = self._save(appointment, item, data)
+                saved = self._save(appointment, item, data)
             except ValidationError as exc:
                 return self._invalid(first_messages(exc.normalized_messages()), appointment, item)
+            appointment = saved.appointment
         ticket = start_ticket(appointment, int(current_user.id))
         audit(
             "calendar.telehealth_started",
@@ -564,10 +578,10 @@ class CalendarView(BaseView):
             details={"client_id": appointment.client_id, "clinician_id": appointment.clinician_id},
             source=SOURCE,
         )
-        if change is None:
+        if saved is None:
             db_session().commit()
         else:
-            commit_and_announce(appointment.id, change)
+            commit_and_announce(*saved)
         target = str(current_app.config["CALENDAR_CONSENT_START_URL"])
         location = f"{target}?{urlencode({'ticket': ticket})}"
         if wants_json():
@@ -676,11 +690,9 @@ class CalendarView(BaseView):
         appointment.updated_at = utcnow()
         appointment.updated_by = current_user.username
 
-    def _save(
-        self, appointment: Appointment, item: Occurrence, data: dict[str, Any]
-    ) -> tuple[Appointment, str]:
+    def _save(self, appointment: Appointment, item: Occurrence, data: dict[str, Any]) -> Saved:
         """Apply the form to the row, to the whole series, or detach one occurrence, with
-        its audit row; returns the row saved and the change to announce once committed."""
+        its audit row."""
         session = db_session()
         if item.virtual and data["scope"] == "occurrence":
             if data["recurrence"] != "none":
@@ -705,7 +717,7 @@ class CalendarView(BaseView):
                 },
                 source=SOURCE,
             )
-            return child, "created"
+            return Saved(child, "created", item.status)
         before = self._summary(appointment)
         if item.virtual:  # the whole series, edited from one of its occurrences
             shift = data["start"] - item.start
@@ -737,7 +749,7 @@ class CalendarView(BaseView):
             },
             source=SOURCE,
         )
-        return appointment, "updated"
+        return Saved(appointment, "updated", before["status"])
 
     @staticmethod
     def _summary(appointment: Appointment) -> dict[str, Any]:

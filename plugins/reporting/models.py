@@ -1,9 +1,10 @@
 """What Reporting stores: one visit record per patient visit, built only from domain events.
 
-A visit is a waiting-room entry (``entry_id``) or a video session that had none
-(``session_id``). Times are naive UTC like the rest of the host; ``local_date``,
-``local_hour`` and ``local_weekday`` are the arrival's in the practice's time zone, written
-with the visit, so that every report groups and filters on indexed columns.
+A visit is a waiting-room entry (``entry_id``), a video session that had none
+(``session_id``), or a calendar appointment that was cancelled (``appointment_id``; it
+"arrived" at the time it was booked for). Times are naive UTC like the rest of the host;
+``local_date``, ``local_hour`` and ``local_weekday`` are the arrival's in the practice's time
+zone, written with the visit, so that every report groups and filters on indexed columns.
 """
 
 from __future__ import annotations
@@ -65,6 +66,7 @@ class Visit(Model):
             "copay_cents",
             "session_seconds",
             "waited_seconds",
+            "appointment_id",
         ),
         Index("ix_reporting_visit_arrived", "local_date", "arrived_at", "id"),
     )
@@ -72,6 +74,7 @@ class Visit(Model):
     id: Mapped[int] = mapped_column(Integer, primary_key=True)
     entry_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     session_id: Mapped[int | None] = mapped_column(Integer, unique=True)
+    appointment_id: Mapped[int | None] = mapped_column(Integer, unique=True)
     client_id: Mapped[int | None] = mapped_column(Integer, index=True)
     provider_id: Mapped[int | None] = mapped_column(Integer)
     invite_id: Mapped[int | None] = mapped_column(Integer, index=True)
@@ -83,7 +86,8 @@ class Visit(Model):
     local_weekday: Mapped[int] = mapped_column(Integer, nullable=False)  # Monday is 0
 
     outcome: Mapped[str] = mapped_column(String(20), nullable=False, default=OPEN)
-    # How the visit ended, as told: left | removed | no_show | completed (NULL: going on).
+    # How the visit ended, as told: left | removed | no_show | completed | cancelled (the
+    # appointment; NULL: going on).
     ended_how: Mapped[str | None] = mapped_column(String(20))
     ended_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
     first_admitted_at: Mapped[dt.datetime | None] = mapped_column(DateTime)
@@ -108,7 +112,8 @@ class Visit(Model):
 
 
 class SentInvite(Model):
-    """An invite that went out (``consent.session_link_sent``), kept until its visit comes."""
+    """An invite that went out (``consent.session_link_sent``, ``invite.sent``), kept until
+    its visit comes. ``channel``: sms, email, or sms+email for a QuickVite sent both ways."""
 
     __tablename__ = "reporting_sent_invite"
 

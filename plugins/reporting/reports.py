@@ -232,7 +232,10 @@ def wait(filters: ReportFilters) -> list[dict[str, Any]]:
 
 def _left_by(column: Any, filters: ReportFilters) -> dict[int, tuple[int, int]]:
     left = func.sum(case((Visit.outcome == LEFT_BEFORE_SEEN, 1), else_=0))
-    query = select(column, func.count(), left).where(Visit.outcome != OPEN).group_by(column)
+    # A cancelled calendar appointment never reached the waiting room: nobody could have
+    # left it unseen.
+    ended = (Visit.outcome != OPEN) & Visit.appointment_id.is_(None)
+    query = select(column, func.count(), left).where(ended).group_by(column)
     return {key: (count, int(lefts or 0)) for key, count, lefts in _rows(query, filters)}
 
 

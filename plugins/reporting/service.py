@@ -44,8 +44,20 @@ ENTRY_EVENTS = {
 SESSION_EVENTS = {"session.started", "session.ended"}
 CONSENT_EVENTS = {"consent.recorded": "recorded", "consent.declined": "declined"}
 LINK_SENT = "consent.session_link_sent"
+INVITE_SENT = "invite.sent"
+SENT_EVENTS = {LINK_SENT, INVITE_SENT}
+APPOINTMENT_CANCELLED = "calendar.appointment_cancelled"
+APPOINTMENT_REINSTATED = "calendar.appointment_reinstated"
 #: Every event a visit record is built from (each is declared by the plugin emitting it).
-RELIED_ON = ENTRY_EVENTS | SESSION_EVENTS | set(CONSENT_EVENTS) | {LINK_SENT}
+RELIED_ON = (
+    ENTRY_EVENTS
+    | SESSION_EVENTS
+    | set(CONSENT_EVENTS)
+    | SENT_EVENTS
+    | {APPOINTMENT_CANCELLED, APPOINTMENT_REINSTATED}
+)
+#: How ``invite.sent``'s channels are written, in this order ("sms+email" for both).
+CHANNELS = ("sms", "email")
 
 
 def _id(value: Any) -> int | None:
@@ -77,6 +89,8 @@ def localise(visit: Visit, zone: ZoneInfo) -> None:
 
 
 def outcome_of(visit: Visit) -> str:
+    if visit.ended_how == "cancelled":
+        return CANCELLED
     if visit.ended_how == "no_show":
         return NO_SHOW
     if visit.first_admitted_at is not None or visit.session_started_at is not None:
@@ -93,7 +107,9 @@ def outcome_of(visit: Visit) -> str:
 class Store(Protocol):
     def by_entry(self, entry_id: int) -> Visit | None: ...
     def by_session(self, session_id: int) -> Visit | None: ...
+    def by_appointment(self, appointment_id: int) -> Visit | None: ...
     def add(self, visit: Visit) -> None: ...
+    def remove(self, visit: Visit) -> None: ...
     def sent_invite(self, invite_id: int) -> SentInvite | None: ...
 
 
@@ -110,8 +126,17 @@ class DatabaseStore:
         )
         return found
 
+    def by_appointment(self, appointment_id: int) -> Visit | None:
+        found: Visit | None = db_session().scalar(
+            select(Visit).where(Visit.appointment_id == appointment_id)
+        )
+        return found
+
     def add(self, visit: Visit) -> None:
         db_session().add(visit)
+
+    def remove(self, visit: Visit) -> None:
+        db_session().delete(visit)
 
     def sent_invite(self, invite_id: int) -> SentInvite | None:
         found: SentInvite | None = db_session().get(SentInvite, invite_id)
@@ -124,6 +149,7 @@ class BatchStore(DatabaseStore):
     def __init__(self) -> None:
         self.entries: dict[int, Visit] = {}
         self.sessions: dict[int, Visit] = {}
+        self.appointments: dict[int, Visit] = {}
         self.added = 0
 
     def by_entry(self, entry_id: int) -> Visit | None:
@@ -132,6 +158,9 @@ class BatchStore(DatabaseStore):
     def by_session(self, session_id: int) -> Visit | None:
         return self.sessions.get(session_id) or super().by_session(session_id)
 
+    def by_appointment(self, appointment_id: int) -> Visit | None:
+        return self.appointments.get(appointment_id) or super().by_appointment(appointment_id)
+
     def add(self, visit: Visit) -> None:
         super().add(visit)
         self.added += 1
@@ -139,6 +168,13 @@ class BatchStore(DatabaseStore):
             self.entries[visit.entry_id] = visit
         if visit.session_id is not None:
             self.sessions[visit.session_id] = visit
+        if visit.appointment_id is not None:
+            self.appointments[visit.appointment_id] = visit
+
+    def remove(self, visit: Visit) -> None:
+        if visit.appointment_id is not None:
+            self.appointments.pop(visit.appointment_id, None)
+        super().remove(visit)
 
     def remember_session(self, visit: Visit) -> None:
         if visit.session_id is not None:
@@ -150,6 +186,7 @@ class BatchStore(DatabaseStore):
         db_session().flush()
         self.entries.clear()
         self.sessions.clear()
+        self.appointments.clear()
 
 
 # --- one event ----------------------------------------------------------------------------
@@ -267,6 +304,38 @@ def _session_event(
     return visit
 
 
+def _appointment_cancelled(
+    event: DomainEvent, store: Store, zone: ZoneInfo, at: dt.datetime
+) -> Visit | None:
+    """A cancelled appointment is a cancelled visit on the day it was booked for; cancelling
+    it again only brings its record up to date."""
+    p = event.payload
+    appointment_id = _id(p.get("appointment_id"))
+    starts = _time(p.get("starts_at"))
+    if appointment_id is None or starts is None:
+        return None
+    visit = store.by_appointment(appointment_id)
+    if visit is None:
+        visit = _new_visit(
+            store, zone, starts, appointment_id=appointment_id, invite_kind="appointment"
+        )
+    else:
+        visit.arrived_at = starts
+        localise(visit, zone)
+    visit.client_id = _id(p.get("client_id"))
+    visit.provider_id = _id(p.get("provider_id"))
+    visit.ended_how, visit.ended_at = "cancelled", at
+    return visit
+
+
+def _appointment_reinstated(event: DomainEvent, store: Store) -> None:
+    """An appointment no longer cancelled is no visit (yet): its record goes."""
+    appointment_id = _id(event.payload.get("appointment_id"))
+    visit = store.by_appointment(appointment_id) if appointment_id is not None else None
+    if visit is not None:
+        store.remove(visit)
+
+
 def _consent_event(event: DomainEvent) -> None:
     client_id = _id(event.payload.get("client_id"))
     if client_id is None:
@@ -277,22 +346,36 @@ def _consent_event(event: DomainEvent) -> None:
         visit.consent_status = CONSENT_EVENTS[event.name]
 
 
-def _link_sent(event: DomainEvent, at: dt.datetime) -> None:
-    p = event.payload
-    invite_id = _id(p.get("invite_id"))
+def _invite_went_out(
+    invite_id: int | None, client_id: int | None, channel: str, at: dt.datetime
+) -> None:
+    """Keep the invite until its visit comes (``_link_invite``), and mark visits it
+    already brought."""
     if invite_id is None:
         return
-    channel = str(p.get("channel") or "")[:10]
     session = db_session()
     sent = session.get(SentInvite, invite_id)
     if sent is None:
         session.add(
-            SentInvite(
-                invite_id=invite_id, client_id=_id(p.get("client_id")), channel=channel, sent_at=at
-            )
+            SentInvite(invite_id=invite_id, client_id=client_id, channel=channel, sent_at=at)
         )
     for visit in session.scalars(select(Visit).where(Visit.invite_id == invite_id)):
         visit.invite_sent_at, visit.invite_channel = at, channel
+
+
+def _channels(value: Any) -> str:
+    """``invite.sent``'s channels as one word that fits the column: sms, email, sms+email."""
+    listed = value if isinstance(value, list) else []
+    return "+".join(channel for channel in CHANNELS if channel in listed)
+
+
+def _sent_event(event: DomainEvent, at: dt.datetime) -> None:
+    p = event.payload
+    if event.name == LINK_SENT:
+        channel = str(p.get("channel") or "")[:10]
+        _invite_went_out(_id(p.get("invite_id")), _id(p.get("client_id")), channel, at)
+    else:
+        _invite_went_out(_id(p.get("invite_id")), None, _channels(p.get("channels")), at)
 
 
 def apply(event: DomainEvent, store: Store, zone: ZoneInfo) -> Visit | None:
@@ -305,8 +388,12 @@ def apply(event: DomainEvent, store: Store, zone: ZoneInfo) -> Visit | None:
         visit = _session_event(event, store, zone, at)
     elif event.name in CONSENT_EVENTS:
         _consent_event(event)
-    elif event.name == LINK_SENT:
-        _link_sent(event, at)
+    elif event.name in SENT_EVENTS:
+        _sent_event(event, at)
+    elif event.name == APPOINTMENT_CANCELLED:
+        visit = _appointment_cancelled(event, store, zone, at)
+    elif event.name == APPOINTMENT_REINSTATED:
+        _appointment_reinstated(event, store)
     if visit is not None:
         visit.outcome = outcome_of(visit)
         visit.updated_at = utcnow()
@@ -334,15 +421,22 @@ def backfill(history: Iterable[DomainEvent], *, rebuild: bool = False) -> int:
     known_sessions = set(
         session.scalars(select(Visit.session_id).where(Visit.session_id.is_not(None)))
     )
+    known_appointments = set(
+        session.scalars(select(Visit.appointment_id).where(Visit.appointment_id.is_not(None)))
+    )
     zone = practice_timezone()
     store = BatchStore()
     for event in history:
         p = event.payload
         entry_id = _id(p.get("waiting_entry_id")) or _id(p.get("entry_id"))
-        if entry_id in known_entries or _id(p.get("session_id")) in known_sessions:
+        if (
+            entry_id in known_entries
+            or _id(p.get("session_id")) in known_sessions
+            or _id(p.get("appointment_id")) in known_appointments
+        ):
             continue
-        if event.name in CONSENT_EVENTS or event.name == LINK_SENT:
-            continue  # a replayed consent is no news to visits long over
+        if event.name in CONSENT_EVENTS or event.name in SENT_EVENTS:
+            continue  # a replayed consent or invite is no news to visits long over
         before = store.added
         apply(event, store, zone)
         if store.added != before and store.added % BATCH == 0:

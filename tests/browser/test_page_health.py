@@ -15,10 +15,14 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Response, expect
 
+from core.api import Client, portal_link
+from core.app import create_app
+from core.database import db
 from tests.browser.conftest import TIMEOUT_MS, browser_login
-from tests.conftest import LiveServer
+from tests.conftest import DatabaseFactory, LiveServer, base_overrides
 
 AXE = next((Path(__file__).parent / "vendor").glob("axe-core-*/axe.min.js"))
 BARRIERS = {"serious", "critical"}
@@ -134,6 +138,57 @@ def test_main_patient_pages_are_clean_and_accessible(
         patient.goto(page.input_value("#video-link"))
         expect(patient.locator("#video-participants li")).to_have_count(2)
         health.check("video session")
+    finally:
+        phone.close()
+
+
+def test_dock_and_portal_pages_are_clean_and_accessible(
+    databases: DatabaseFactory,
+    live_server_factory: Callable[..., LiveServer],
+    tmp_path: Path,
+    browser: Browser,
+    page: Page,
+) -> None:
+    """The pages the menu opens in the dock (Upload Site, Patient Portal), on their own and
+    as the dock shows them, and the signed-in patient's portal pages on a phone."""
+    database_url = databases.new("sqlite")
+    app = create_app(base_overrides(database_url, tmp_path / "links"))
+    with app.app_context(), app.test_request_context():
+        alex = db.session.scalar(sa.select(Client).where(Client.first_name == "Alex"))
+        assert alex is not None
+        link = portal_link(alex.id)
+        db.session.remove()
+    assert link is not None
+    server = live_server_factory(async_mode="eventlet", database_url=database_url)
+
+    health = PageHealth(page)
+    browser_login(page, server.url, "admin")
+    docked = page.eval_on_selector_all(
+        "#bo-nav a.bo-dock-open[data-dock-url]", "links => links.map(a => a.dataset.dockUrl)"
+    )
+    assert len(docked) >= 2, docked
+    for url in docked:
+        for shown in (url, url.split("?")[0]):
+            page.goto(server.url + shown)
+            health.check(shown)
+
+    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    phone.set_default_timeout(TIMEOUT_MS)
+    try:
+        patient = phone.new_page()
+        health = PageHealth(patient)
+        patient.goto(server.url + "/portal/sign-in")
+        health.check("portal sign-in")
+        patient.goto(server.url + "/" + link.split("/", 3)[3])
+        expect(patient).to_have_url(re.compile(r"/portal/"))
+        health.check("portal home")
+        sections = patient.eval_on_selector_all(
+            "main a[href^='/portal/'], main a[href^='/upload-site/']",
+            "links => links.map(a => a.getAttribute('href'))",
+        )
+        for href in dict.fromkeys(h for h in sections if "sign-out" not in h):
+            patient.goto(server.url + href)
+            health.check(href)
     finally:
         phone.close()
 
