@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import json
+import random
 import re
 import time
 from collections import Counter
@@ -191,6 +192,7 @@ class Patient:
     beat_sent_at: float | None = None  # while a heartbeat waits for its ack
     client: socketio.AsyncClient | None = None
     closing: bool = False
+    view: dict[str, Any] | None = None  # the last whole status view
 
     async def check_in(self) -> str | None:
         """Open the join page and post the form, as patient.js does; the token, or None."""
@@ -254,17 +256,27 @@ class Patient:
         view = await call(self.client, "waiting_room.status", {}, PATIENT, self.tally, self.limits)
         if view is not None and view.get("heartbeat"):
             self.heartbeat_s = float(view["heartbeat"])
+        self.view = view
         return checked is not None and view is not None
+
+    def known(self) -> dict[str, Any]:
+        """What patient.js sends with a heartbeat: the entry's version its view holds, so
+        an unchanged entry is answered without its chat."""
+        view = self.view
+        return {"known": view["entry_version"] if view and view.get("live") else None}
 
     async def heartbeat_forever(self) -> None:
         """``waiting_room.status`` every heartbeat interval, each ack timed; until cancelled."""
         assert self.client is not None
         while self.client.connected:
-            await asyncio.sleep(self.heartbeat_s)
+            # patient.js and its ticker beat after 85-100 % of the interval, drawn anew.
+            await asyncio.sleep(self.heartbeat_s * random.uniform(0.85, 1.0))
             self.beat_sent_at = sent = time.perf_counter()
             view = await call(
-                self.client, "waiting_room.status", {}, PATIENT, self.tally, self.limits
+                self.client, "waiting_room.status", self.known(), PATIENT, self.tally, self.limits
             )
+            if view is not None and not view.get("unchanged"):
+                self.view = view
             self.beat_sent_at = None
             waited = time.perf_counter() - sent
             if view is not None or waited >= self.limits.ack:  # a timeout counts as its limit

@@ -84,6 +84,16 @@ class ArrivalRun:
         return all(i in d.arrivals for d in self.dashboards for i in ids)
 
 
+async def loop_lags(seconds: float, every: float = 0.01) -> list[float]:
+    """How late this process's event loop woke a sleeper, sampled every ``every`` seconds."""
+    lags: list[float] = []
+    ends = time.perf_counter() + seconds
+    while (now := time.perf_counter()) < ends:
+        await asyncio.sleep(every)
+        lags.append(max(0.0, time.perf_counter() - now - every))
+    return lags
+
+
 @dataclass
 class Crowd:
     """Patients who checked in and stay, each heartbeating on its own socket."""
@@ -95,6 +105,7 @@ class Crowd:
     everyone: list[Patient] = field(default_factory=list)
     beats: list[asyncio.Task[None]] = field(default_factory=list)
     in_flight: int = 0
+    lags: list[float] = field(default_factory=list)
 
     async def add(self) -> Patient | None:
         patient = Patient(
@@ -145,9 +156,11 @@ class Crowd:
         return seconds
 
     async def quiet_window(self, pids: list[int], seconds: float) -> tuple[list[float], float]:
-        """Heartbeat ack seconds sent within a window with no arrivals, and CPU % of a core."""
+        """Heartbeat ack seconds sent within a window with no arrivals, and CPU % of a core.
+        ``self.lags`` gets this process's own event-loop lag meanwhile: an ack that arrived
+        while the harness was busy is timed late by as much."""
         began, cpu_before = time.perf_counter(), total_cpu(pids)
-        await asyncio.sleep(seconds)
+        self.lags = await loop_lags(seconds)
         ended, cpu_after = time.perf_counter(), total_cpu(pids)
 
         def window_answered() -> bool:

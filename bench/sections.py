@@ -186,6 +186,8 @@ async def queue_load(ctx: Context, server: BenchServer) -> dict[str, Any]:
     return {
         "waiting": waiting,
         "heartbeat_p99_ms": percentile_ms(heartbeats, 99),
+        # The harness's own share: its event loop's lag while the acks came in.
+        "client_loop_lag_p99_ms": percentile_ms(crowd.lags, 99),
         "checkin_ms_at_10": median_ms(at_10),
         "checkin_ms_at_waiting": median_ms(at_waiting),
         "idle_cpu_percent": round(cpu_percent, 1),

@@ -130,6 +130,7 @@ __all__ = [
     "practice_timezone",
     "public_route",
     "rate_limit_problem",
+    "file_type_words",
     "rate_limited",
     "resolve_invite",
     "revoke_invite",
@@ -288,6 +289,15 @@ def public_route(reason: str) -> Any:
         return view
 
     return mark
+
+
+def file_type_words(extension: str, otherwise: str | None = None) -> str:
+    """What an upload whose content says ``extension`` (``filetype``'s names) really is,
+    in words ("a PDF", "a Windows program"), for the message that refuses it; ``otherwise``
+    (else "a .xyz file") for a type the words do not know."""
+    from core.inputs import file_type_words as _words
+
+    return _words(extension, otherwise)
 
 
 def rate_limit_problem(limit: object) -> str | None:

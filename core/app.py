@@ -418,8 +418,8 @@ def _tell_pages(app: Flask) -> Any:
 def housekeeping(app: Flask) -> None:
     """A server's background task, every second: re-read the plugin switches (open pages
     learn of a switch made elsewhere even when nobody clicks), write the staff activity
-    seen here, and disconnect the staff sockets of logins that ended on another worker or
-    went idle."""
+    seen here, disconnect the staff sockets of logins that ended on another worker or
+    went idle, and give plugins their ``backoffice_housekeeping`` turn."""
     from core.access import staff_activity
     from core.realtime import drop_ended_logins, socketio_of
 
@@ -433,6 +433,7 @@ def housekeeping(app: Flask) -> None:
                 app.extensions["backoffice.settings"].refresh()
                 staff_activity(app).flush(float(app.config["STAFF_ACTIVITY_FLUSH"]))
                 drop_ended_logins(app)
+                plugins.call_each("backoffice_housekeeping", app=app)  # one failing: logged
             except Exception as exc:  # e.g. the database is down: try again next time
                 log.warning("housekeeping: %s", str(exc).splitlines()[0])
             finally:

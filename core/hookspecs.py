@@ -187,6 +187,14 @@ def backoffice_startup(app: Flask) -> None:
 
 
 @hookspec
+def backoffice_housekeeping(app: Flask) -> None:
+    """Called about once a second by each server worker's background task, in an app
+    context and outside any request: periodic upkeep (writing batched presence, sweeps).
+    Commit your own work in short transactions; the worker's other handlers wait while it
+    runs without yielding. Not called by test clients or the CLI."""
+
+
+@hookspec
 def backoffice_history_events() -> Iterable[DomainEvent]:
     """The domain events that would have told what the plugin already holds, oldest first,
     each payload with ``at`` (ISO, UTC): how a listener added later (reporting's backfill)

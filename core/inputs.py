@@ -244,3 +244,47 @@ def init_inputs(app: Flask) -> None:
     app.url_map.converters["int"] = BoundedIntConverter
     FlaskForm.Meta.wrap_formdata = _wrap_formdata
     app.before_request(check_request)
+
+
+#: What a file whose content says ``extension`` (``filetype``'s names) is, in words, for
+#: the message that refuses it.
+FILE_TYPE_WORDS = {
+    "3gp": "a 3GP phone video",
+    "7z": "a 7-Zip archive",
+    "avi": "an AVI video",
+    "crx": "a browser extension",
+    "deb": "a software package",
+    "doc": "a Word document",
+    "docx": "a Word document",
+    "elf": "a Linux program",
+    "exe": "a Windows program",
+    "flv": "a Flash video",
+    "gif": "a GIF image",
+    "gz": "a gzip archive",
+    "heic": "a HEIC photo",
+    "jpg": "a JPEG image",
+    "m4a": "an M4A audio file",
+    "mkv": "a Matroska (.mkv) video",
+    "mp3": "an MP3 audio file",
+    "mpg": "an MPEG-1/2 video",
+    "ogg": "an Ogg audio file",
+    "pdf": "a PDF",
+    "png": "a PNG image",
+    "pptx": "a PowerPoint presentation",
+    "rar": "a RAR archive",
+    "rpm": "a software package",
+    "sqlite": "a database file",
+    "swf": "a Flash file",
+    "wasm": "a WebAssembly program",
+    "wav": "a WAV audio file",
+    "webp": "a WebP image",
+    "wmv": "a Windows Media video",
+    "xlsx": "an Excel workbook",
+    "zip": "a ZIP archive",
+}
+
+
+def file_type_words(extension: str, otherwise: str | None = None) -> str:
+    """ "a PDF", "a Windows program"...: what a refused upload really is, for its message;
+    ``otherwise`` (else "a .xyz file") for a type these words do not know."""
+    return FILE_TYPE_WORDS.get(extension) or otherwise or f"a .{extension} file"

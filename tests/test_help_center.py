@@ -1,10 +1,13 @@
 """Help Center: articles from every plugin (a partner's too), search with the database's
-own full-text search on SQLite and PostgreSQL, safe rendering, context help for every menu
-entry, the tour's steps and its one-time offer, practice articles and video tutorials."""
+own full-text search on SQLite and PostgreSQL (through its GIN index there), safe rendering,
+context help for every menu entry, the tour's steps and its one-time offer, practice
+articles, and video tutorials whose uploads are typed by their content."""
 
 from __future__ import annotations
 
+import io
 import re
+import struct
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -317,31 +320,242 @@ def test_help_article_files_need_a_title_and_known_audiences(tmp_path: Path) -> 
         HelpArticle.from_folder(bad)
 
 
-def test_video_tutorials_can_be_uploaded_files(app: Flask) -> None:
-    import io
+# --- uploaded videos: minimal real headers, as filetype (and a browser) recognise them ------
 
+#: An ``ftyp`` box (brand isom, compatible isom and mp41), then an empty ``free`` box.
+MP4 = struct.pack(">I", 24) + b"ftypisom" + struct.pack(">I", 0x200) + b"isommp41"
+MP4 += struct.pack(">I", 8) + b"free"
+_EBML_FIELDS = (
+    b"\x42\x86\x81\x01"  # EBMLVersion 1
+    b"\x42\xf7\x81\x01"  # EBMLReadVersion 1
+    b"\x42\xf2\x81\x04"  # EBMLMaxIDLength 4
+    b"\x42\xf3\x81\x08"  # EBMLMaxSizeLength 8
+    b"\x42\x82\x84webm"  # DocType "webm"
+    b"\x42\x87\x81\x04"  # DocTypeVersion 4
+    b"\x42\x85\x81\x02"  # DocTypeReadVersion 2
+)
+#: The EBML header of a WebM file, then a Segment of unknown size.
+WEBM = b"\x1a\x45\xdf\xa3" + bytes([0x80 | len(_EBML_FIELDS)]) + _EBML_FIELDS
+WEBM += b"\x18\x53\x80\x67\x01" + b"\xff" * 7
+PDF = b"%PDF-1.7\n%\xe2\xe3\xcf\xd3\n1 0 obj\n<< /Type /Catalog >>\nendobj\n"
+WINDOWS_PROGRAM = b"MZ\x90\x00\x03\x00\x00\x00\x04\x00" + bytes(50) + b"PE\x00\x00"
+#: A QuickTime ``ftyp`` box (brand "qt  ").
+MOV = struct.pack(">I", 20) + b"ftypqt  " + struct.pack(">I", 0x200) + b"qt  "
+AVI = b"RIFF" + struct.pack("<I", 100) + b"AVI LIST" + bytes(20)
+
+
+def ogg_page(first_packet: bytes) -> bytes:
+    """The first page of an Ogg stream (beginning-of-stream flag, one segment)."""
+    header = b"OggS\x00\x02" + bytes(8) + b"\x01\x00\x00\x00" + bytes(8)
+    return header + b"\x01" + bytes([len(first_packet)]) + first_packet
+
+
+OGG_THEORA = ogg_page(b"\x80theora\x03\x02\x01" + bytes(32))
+OGG_VORBIS = ogg_page(b"\x01vorbis" + bytes(23))
+
+
+def upload_video(client: FlaskClient, content: bytes, name: str, **fields: str) -> Any:
+    data: dict[str, Any] = {"title": "A tutorial", **fields, "file": (io.BytesIO(content), name)}
+    return client.post("/help/videos/add", data=data, content_type="multipart/form-data")
+
+
+def stored_videos(app: Flask) -> list[tuple[str, str | None, str | None]]:
+    with app.app_context():
+        from core.database import db
+        from plugins.help_center.models import VideoTutorial
+
+        rows = db.session.scalars(select(VideoTutorial).order_by(VideoTutorial.id))
+        return [(row.title, row.file, row.content_type) for row in rows]
+
+
+def saved_files(app: Flask) -> list[Path]:
+    return sorted(Path(app.config["UPLOAD_FOLDER"]).glob("*_sep_*"))
+
+
+def test_video_tutorials_can_be_uploaded_files(app: Flask) -> None:
     admin = signed_in(app, PRACTICE_ADMIN)
-    refused = admin.post(
-        "/help/videos/add",
-        data={"title": "Nope", "file": (io.BytesIO(b"MZ"), "tool.exe")},
-        content_type="multipart/form-data",
-    )
-    assert "Upload a video" in refused.text
-    admin.post(
-        "/help/videos/add",
-        data={
-            "title": "Calendar basics",
-            "page": "/calendar/",
-            "file": (io.BytesIO(b"\x00\x00\x00\x18ftypmp42fake"), "calendar.mp4"),
-        },
-        content_type="multipart/form-data",
-    )
+    added = upload_video(admin, MP4, "calendar.mp4", title="Calendar basics", page="/calendar/")
+    assert added.status_code == 302, added.text[:2000]
     clinician = signed_in(app, CLINICIAN)
     page = clinician.get("/help/articles/calendar/calendar").text
     found = re.search(r'href="(/help/videos/download/[^"]+)">Download the video', page)
     assert found, "the uploaded video is not offered on its page's article"
     download = clinician.get(found.group(1))
-    assert download.status_code == 200 and download.data.endswith(b"ftypmp42fake")
+    assert download.status_code == 200 and download.data == MP4
+    assert download.mimetype == "video/mp4"
+    assert download.headers["Content-Disposition"] == "attachment; filename=calendar.mp4"
+
+
+def test_a_video_is_typed_by_its_content_not_its_name(app: Flask) -> None:
+    admin = signed_in(app, PRACTICE_ADMIN)
+    assert upload_video(admin, WEBM, "welcome.mp4", title="Welcome").status_code == 302
+    ((title, stored, content_type),) = stored_videos(app)
+    assert (title, content_type) == ("Welcome", "video/webm")
+    download = signed_in(app, CLINICIAN).get(f"/help/videos/download/{stored}")
+    assert download.status_code == 200 and download.data == WEBM
+    assert download.mimetype == "video/webm"
+    assert download.headers["Content-Disposition"] == "attachment; filename=welcome.webm"
+    # Only a tutorial's own file is served, whatever else the upload folder holds.
+    (Path(app.config["UPLOAD_FOLDER"]) / "other_sep_x.mp4").write_bytes(MP4)
+    assert signed_in(app, CLINICIAN).get("/help/videos/download/other_sep_x.mp4").status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("content", "found"),
+    [(PDF, "a PDF"), (WINDOWS_PROGRAM, "a Windows program")],
+    ids=["pdf", "windows-program"],
+)
+def test_a_file_that_is_not_a_video_is_refused_whatever_its_name(
+    app: Flask, content: bytes, found: str
+) -> None:
+    admin = signed_in(app, PRACTICE_ADMIN)
+    refused = upload_video(admin, content, "intro.mp4", title="Intro")
+    assert refused.status_code == 400
+    assert f"intro.mp4 is not a video (it looks like {found})." in refused.text
+    assert stored_videos(app) == [] and saved_files(app) == []
+
+
+def test_the_video_check_names_what_it_found(app: Flask) -> None:
+    from plugins.help_center import service
+
+    def check(content: bytes, name: str = "clip.mp4") -> str:
+        try:
+            return service.check_video(io.BytesIO(content), name).content_type
+        except service.VideoRefused as refused:
+            return refused.message
+
+    with app.app_context():
+        assert check(OGG_THEORA, "clip.ogv") == "video/ogg"
+        assert check(MOV, "clip.mov") == "video/quicktime"
+        assert "clip.ogg is not a video (it looks like an Ogg audio file)" in check(
+            OGG_VORBIS, "clip.ogg"
+        )
+        assert check(AVI) == "clip.mp4 is an AVI video, which browsers do not play: " + (
+            "convert it to MP4 or WebM."
+        )
+        assert "no kind of file we recognise" in check(b"just some text")
+        assert check(b"") == "clip.mp4 is empty."
+        stream = io.BytesIO(b"before" + MP4)
+        stream.seek(6)  # the check starts where the stream is, and leaves it there
+        assert service.check_video(stream, "x.mp4").content_type == "video/mp4"
+        assert stream.tell() == 6
+
+
+class UnreadableBody(io.RawIOBase):
+    """A request body of ``size`` bytes (the test client takes its Content-Length from
+    seeking) that fails the test if anything reads it."""
+
+    def __init__(self, size: int) -> None:
+        super().__init__()
+        self.size = size
+        self.position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        base = {io.SEEK_SET: 0, io.SEEK_CUR: self.position, io.SEEK_END: self.size}[whence]
+        self.position = base + offset
+        return self.position
+
+    def tell(self) -> int:
+        return self.position
+
+    def readinto(self, buffer: Any) -> int:
+        raise AssertionError("the upload's body was read")
+
+
+def test_a_too_large_video_is_refused_before_its_body_is_read(
+    make_app: Callable[..., Flask],
+) -> None:
+    app = make_app(WTF_CSRF_ENABLED=False, HELP_VIDEO_MAX_MB=1)
+    admin = signed_in(app, PRACTICE_ADMIN)
+    declared = admin.post(
+        "/help/videos/add",
+        input_stream=UnreadableBody(50 * 1024 * 1024),
+        content_type="multipart/form-data; boundary=x",
+    )
+    assert declared.status_code == 413
+    assert "limit of 1 MB" in declared.text and 'id="help-video-refused"' in declared.text
+    assert declared.headers["Connection"] == "close"
+    # Just over the limit, within the room left for the form: refused once Werkzeug has
+    # spooled it to disk, with the form shown again.
+    over = upload_video(admin, MP4 + bytes(1024 * 1024), "long.mp4", title="Long")
+    assert over.status_code == 400 and "limit of 1 MB" in over.text
+    assert stored_videos(app) == [] and saved_files(app) == []
+    assert upload_video(admin, MP4 + bytes(1000), "short.mp4", title="Short").status_code == 302
+    assert [title for title, _file, _type in stored_videos(app)] == ["Short"]
+
+
+# --- PostgreSQL's search index ---------------------------------------------------------------
+
+
+def test_postgresql_search_uses_the_gin_index(app: Flask, backend: str) -> None:
+    if backend != "postgresql":
+        pytest.skip("SQLite searches through FTS5; the GIN index is PostgreSQL's")
+    from sqlalchemy import event, text
+
+    from core.database import db
+    from plugins.help_center import service
+
+    client = signed_in(app, PRACTICE_ADMIN)
+    add_article(client, title="Front desk notes", slug="front-desk", body="A quokka. " * 30)
+    add_article(client, title="Quokka intake", slug="quokka-intake", body="Short text.")
+    statements: list[tuple[str, Any]] = []
+
+    def remember(_conn: Any, _cursor: Any, sql: str, params: Any, *_args: Any) -> None:
+        if "to_tsquery" in sql:
+            statements.append((sql, params))
+
+    with app.test_request_context():
+        event.listen(db.engine, "before_cursor_execute", remember)
+        try:
+            keys = [article.key for article in service.search("quokka")]
+        finally:
+            event.remove(db.engine, "before_cursor_execute", remember)
+        ((sql, params),) = statements
+        with db.engine.connect() as connection:
+            definition = connection.execute(
+                text("SELECT indexdef FROM pg_indexes WHERE indexname = :name"),
+                {"name": "ix_help_center_search_document"},
+            ).scalar_one()
+            connection.exec_driver_sql("SET enable_seqscan = off")  # a tiny table otherwise
+            plan = "\n".join(connection.exec_driver_sql("EXPLAIN " + sql, params).scalars())
+    assert "USING gin" in definition and "'A'" in definition and "'B'" in definition
+    assert "Index Scan on ix_help_center_search_document" in plan, plan
+    assert "Seq Scan on help_center_search_entry" not in plan, plan
+    assert keys[:2] == ["practice/quokka-intake", "practice/front-desk"]
+
+
+def test_the_help_center_migrations_go_down_and_up(app: Flask, backend: str) -> None:
+    """help_center_0002 (the GIN index, PostgreSQL only) and 0003 (a video's type) undo
+    what they did; on SQLite the index migration does nothing."""
+    from sqlalchemy import inspect
+
+    from core import migrate
+    from core.database import db
+
+    def schema() -> tuple[set[str], set[str]]:
+        inspector = inspect(db.engine)
+        indexes = {ix["name"] for ix in inspector.get_indexes("help_center_search_entry")}
+        columns = {column["name"] for column in inspector.get_columns("help_center_video")}
+        return {str(name) for name in indexes}, columns
+
+    with app.app_context():
+        migrate.downgrade("help_center@help_center_0001")
+        db.engine.dispose()
+        indexes, columns = schema()
+        assert "ix_help_center_search_document" not in indexes
+        assert "content_type" not in columns
+        migrate.upgrade()
+        db.engine.dispose()
+        indexes, columns = schema()
+        assert ("ix_help_center_search_document" in indexes) == (backend == "postgresql")
+        assert "content_type" in columns
+        assert migrate.differences() == []
 
 
 def test_a_practice_can_stop_offering_the_tour(make_app: Callable[..., Flask]) -> None:

@@ -172,6 +172,35 @@ def test_heartbeats_are_written_in_batches(make_room: Any) -> None:
     assert eager.entry(token["entry_id"]).last_seen_at > before
 
 
+def test_housekeeping_writes_presence_in_short_chunks_and_heartbeats_never_wait_for_it(
+    make_room: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from plugins.waiting_room import presence
+
+    room = make_room(WAITING_ROOM_PRESENCE_FLUSH=100)
+    tokens = [room.check_in(CODE_PAGE, name=f"Seen {n}") for n in range(5)]
+    patients = [room.patient(t["token"]) for t in tokens]
+    before = {t["entry_id"]: room.entry(t["entry_id"]).last_seen_at for t in tokens}
+    with room.app.app_context():
+        import time
+
+        # Due (1.5 intervals since the last batch), not yet overdue: heartbeats leave it.
+        presence.buffer()._flushed_at = time.monotonic() - 150
+    with counting(room.app) as beats:
+        for patient in patients:
+            ack_ok(patient.call("waiting_room.status"))
+    assert beats.commits == 0
+
+    monkeypatch.setattr(presence, "CHUNK", 2)
+    with room.app.app_context(), counting(room.app) as upkeep:
+        from core.app import plugin_manager
+
+        plugin_manager().call_each("backoffice_housekeeping", app=room.app)
+    assert upkeep.commits == 3 + 3  # five entries and five sockets, two rows a commit
+    for entry_id, seen in before.items():
+        assert room.entry(entry_id).last_seen_at > seen
+
+
 def heartbeat_counts(room: Room, patient: Any) -> Counts:
     with counting(room.app) as counts:
         ack_ok(patient.call("waiting_room.status"))

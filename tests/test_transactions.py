@@ -114,8 +114,9 @@ def test_the_change_and_its_records_are_one_commit_and_listeners_hear_after_it(
     with app.app_context(), count_commits(engine_of(app)) as commits:
         audit("tx.change", target="ping:1", source="test")
         emit_on_commit("tx.pinged", {"n": 1}, source="test")
-        # Recorders ran at once, in the transaction; nobody was told yet.
-        assert sorted(heard()) == [("broken", "record", 1), ("recorder", "record", 1)]
+        # Recorders ran at once, in the transaction (after the failure each alone, again);
+        # nobody was told yet.
+        assert set(heard()) == {("broken", "record", 1), ("recorder", "record", 1)}
         commit()
         assert commits.count == 1
     listener = [h for h in heard() if h[0] == "listener"]

@@ -38,7 +38,7 @@ def backoffice_plugin_info() -> PluginInfo:
 
 @hookimpl
 def backoffice_config_defaults() -> dict[str, object]:
-    return {"HELP_TOUR_OFFER": True}
+    return {"HELP_TOUR_OFFER": True, "HELP_VIDEO_MAX_MB": 200}
 
 
 @hookimpl
@@ -50,7 +50,15 @@ def backoffice_settings() -> list[Setting]:
             type="bool",
             help="Each user is offered it once; anyone can start it from Help Center.",
             section="Help Center",
-        )
+        ),
+        Setting(
+            "HELP_VIDEO_MAX_MB",
+            "Largest video tutorial file a practice admin may upload (MB)",
+            type="int",
+            minimum=1,
+            help="A larger upload is refused before it is read.",
+            section="Help Center",
+        ),
     ]
 
 
@@ -135,9 +143,12 @@ def backoffice_role_grants() -> dict[str, list[tuple[str, str]]]:
 
 @hookimpl
 def backoffice_startup(app: Flask) -> None:
-    from plugins.help_center.views import context_help_url
+    from plugins.help_center.views import cap_video_uploads, context_help_url
 
     app.context_processor(context_help_url)
+    # URL preprocessors run before every before-request guard, so the cap is in place
+    # before the host's input checks and CSRF read (and so parse) the form.
+    app.url_value_preprocessor(cap_video_uploads)
 
 
 @hookimpl

@@ -1,13 +1,16 @@
 """The Help Center's rules: gathering articles from every plugin, rendering them safely,
-searching them with the database's own full-text search, context help and the tour."""
+searching them with the database's own full-text search, context help, the tour, and what
+an uploaded video tutorial really is."""
 
 from __future__ import annotations
 
 import hashlib
+import os
 import re
 from dataclasses import dataclass
-from typing import Any
+from typing import IO, Any
 
+import filetype
 import nh3
 from flask import current_app, url_for
 from markdown_it import MarkdownIt
@@ -21,11 +24,14 @@ from core.api import (
     HelpArticle,
     TourStep,
     db_session,
+    file_type_words,
     hook_results,
     is_plugin_enabled,
     plugin_of_endpoint,
+    setting,
 )
 from plugins.help_center.models import (
+    PG_SEARCH_DOCUMENT,
     PracticeArticle,
     SearchEntry,
     SearchIndexState,
@@ -36,12 +42,6 @@ PRACTICE = "practice"  # the source of articles a practice admin wrote
 SLUG = re.compile(r"[a-z0-9][a-z0-9-]{0,79}")
 MAX_QUERY = 200
 MAX_RESULTS = 50
-# Title weighted A, body B. Computed per query: a knowledge base has tens of articles, so
-# a GIN index would not pay for itself (and autogenerate cannot describe one).
-PG_DOCUMENT = (
-    "(setweight(to_tsvector('english', title), 'A') || "
-    "setweight(to_tsvector('english', body), 'B'))"
-)
 _WORD = re.compile(r"\w+", re.UNICODE)
 _MARKDOWN = MarkdownIt("commonmark", {"html": True, "linkify": False}).enable("table")
 _TAGS = {
@@ -200,18 +200,24 @@ def _search_sqlite(words: list[str]) -> list[str]:
 
 
 def _search_postgresql(words: list[str]) -> list[str]:
-    tsquery = " & ".join(f"{w}:*" for w in words)
+    """Through the GIN index (the WHERE repeats its expression); a title match is the same
+    query restricted to weight A, the title's."""
     rows = db_session().execute(
         text(
             "SELECT source, slug FROM help_center_search_entry, "
-            "to_tsquery('english', :q) AS query "
-            f"WHERE {PG_DOCUMENT} @@ query "
-            "ORDER BY to_tsvector('english', title) @@ query DESC, "
-            f"ts_rank({PG_DOCUMENT}, query) DESC, title LIMIT :limit"
+            "to_tsquery('english', :q) AS query, to_tsquery('english', :in_title) AS in_title "
+            f"WHERE {PG_SEARCH_DOCUMENT} @@ query "
+            f"ORDER BY {PG_SEARCH_DOCUMENT} @@ in_title DESC, "
+            f"ts_rank({PG_SEARCH_DOCUMENT}, query) DESC, title LIMIT :limit"
         ),
-        {"q": tsquery, "limit": MAX_RESULTS},
+        {"q": pg_tsquery(words), "in_title": pg_tsquery(words, "A"), "limit": MAX_RESULTS},
     )
     return [f"{row.source}/{row.slug}" for row in rows]
+
+
+def pg_tsquery(words: list[str], weights: str = "") -> str:
+    """Every word as a prefix (``word:*``), only in parts of those weights when given."""
+    return " & ".join(f"{w}:*{weights}" for w in words)
 
 
 def _fingerprint(articles: list[Article]) -> str:
@@ -339,3 +345,132 @@ def may_open(path: str) -> bool:
     name = (getattr(view, "method_permission_name", None) or {}).get(method, name)
     sm = current_app.extensions["appbuilder"].sm
     return bool(sm.has_access(f"can_{name}", view.class_permission_name))
+
+
+# --- uploaded video tutorials ---------------------------------------------------------------
+
+SNIFF_BYTES = 8192  # enough for every signature filetype and the Ogg check look at
+#: Containers a browser plays, as filetype names them (``ogv``: Ogg holding Theora video),
+#: and the Content-Type a download of one is served with.
+PLAYABLE_VIDEOS = {
+    "mp4": "video/mp4",
+    "m4v": "video/mp4",  # Apple's MP4
+    "webm": "video/webm",
+    "ogv": "video/ogg",
+    "mov": "video/quicktime",  # MP4's parent format; Safari, and Chrome with H.264 in it
+}
+#: The extension a download of each type is named with.
+VIDEO_EXTENSIONS = {
+    "video/mp4": "mp4",
+    "video/webm": "webm",
+    "video/ogg": "ogv",
+    "video/quicktime": "mov",
+}
+ACCEPTED_VIDEOS = "an MP4, WebM, Ogg or QuickTime (.mov) video"
+
+
+@dataclass(frozen=True)
+class VideoType:
+    """What an uploaded video is, from its bytes."""
+
+    extension: str
+    content_type: str
+
+
+class VideoRefused(ValueError):
+    """An upload that is not a video the Help Center serves; the message is for the admin."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+def video_max_mb() -> int:
+    return max(1, int(setting("HELP_VIDEO_MAX_MB")))
+
+
+def video_max_bytes() -> int:
+    return video_max_mb() * 1024 * 1024
+
+
+def video_too_large_message() -> str:
+    return f"The video is larger than this practice's limit of {video_max_mb()} MB."
+
+
+def check_video(stream: IO[bytes], name: str) -> VideoType:
+    """The upload's type, decided from its first bytes (never its name); refused when it is
+    too large, empty, not a video, or a video browsers cannot play. The stream is left
+    where it was: Werkzeug has already spooled a large upload to disk, nothing here reads
+    more than its head."""
+    size = _stream_size(stream)
+    if size > video_max_bytes():
+        raise VideoRefused(video_too_large_message())
+    if size == 0:
+        raise VideoRefused(f"{name} is empty.")
+    found = sniff(_head(stream))
+    if found in PLAYABLE_VIDEOS:
+        return VideoType(found, PLAYABLE_VIDEOS[found])
+    raise VideoRefused(video_refusal(name, found))
+
+
+def sniff(head: bytes) -> str | None:
+    """The file's type as filetype names it (``ogv`` for Ogg with Theora video in it)."""
+    kind = filetype.guess(head)
+    if kind is None:
+        return None
+    if kind.extension == "ogg" and _ogg_holds_theora(head):
+        return "ogv"
+    return str(kind.extension)
+
+
+def _ogg_holds_theora(head: bytes) -> bool:
+    """filetype calls every Ogg stream audio; the first packet after the first page's
+    header (27 bytes and its segment table) names the codec, ``\\x80theora`` for video."""
+    if len(head) < 27:
+        return False
+    packet = 27 + head[26]
+    return head[packet : packet + 7] == b"\x80theora"
+
+
+def video_refusal(name: str, found: str | None) -> str:
+    if found is None:
+        return f"{name} is not a video (its content is no kind of file we recognise)."
+    what = file_type_words(found)
+    if not _is_video_kind(found):
+        return f"{name} is not a video (it looks like {what}). Upload {ACCEPTED_VIDEOS}."
+    return f"{name} is {what}, which browsers do not play: convert it to MP4 or WebM."
+
+
+def _is_video_kind(extension: str) -> bool:
+    kind = filetype.get_type(ext=extension)
+    return kind is not None and str(kind.mime).startswith("video/")
+
+
+def download_name(stored_name: str, content_type: str | None) -> str:
+    """The uploader's name for the file, ending as its content says it should."""
+    original = stored_name.split("_sep_", 1)[-1]
+    extension = VIDEO_EXTENSIONS.get(content_type or "")
+    if extension is None:
+        return original
+    return f"{original.rsplit('.', 1)[0]}.{extension}"
+
+
+def stored_file_type(path: str) -> str:
+    """The Content-Type of a file uploaded before types were recorded: sniffed now."""
+    with open(path, "rb") as handle:
+        found = sniff(handle.read(SNIFF_BYTES))
+    return PLAYABLE_VIDEOS.get(found or "", "application/octet-stream")
+
+
+def _head(stream: IO[bytes]) -> bytes:
+    start = stream.tell()
+    head = stream.read(SNIFF_BYTES)
+    stream.seek(start)
+    return head
+
+
+def _stream_size(stream: IO[bytes]) -> int:
+    start = stream.tell()
+    end = stream.seek(0, os.SEEK_END)
+    stream.seek(start)
+    return end - start

@@ -3,15 +3,29 @@ practice's own articles and its video tutorials."""
 
 from __future__ import annotations
 
+import os
 from typing import Any
 from urllib.parse import urlsplit
 
-from flask import jsonify, redirect, request, url_for
+from flask import (
+    Response,
+    abort,
+    current_app,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
 from flask_appbuilder import BaseView, ModelView, expose, has_access
 from flask_appbuilder.models.sqla.interface import SQLAInterface
+from flask_appbuilder.upload import FileUploadField
 from flask_login import current_user
-from sqlalchemy import select
+from sqlalchemy import Text, column, select
 from sqlalchemy.exc import IntegrityError
+from werkzeug.datastructures import FileStorage
 from wtforms import Field, Form
 from wtforms.validators import DataRequired, Length, ValidationError
 
@@ -30,7 +44,8 @@ from plugins.help_center.models import PracticeArticle, TourOffer, VideoTutorial
 from plugins.help_center.schemas import SearchQuerySchema, TourOfferSchema, TourStepsSchema
 
 SOURCE = "help_center"
-VIDEO_EXTENSIONS = ("mp4", "webm", "ogg", "mov")
+VIDEO_UPLOADS = frozenset({"VideoTutorialView.add", "VideoTutorialView.edit"})
+FORM_OVERHEAD = 64 * 1024  # the multipart framing and the form's other fields
 
 
 class HelpCenterView(BaseView):
@@ -232,10 +247,38 @@ def _editing_has_file() -> bool:
     return bool(row is not None and row.file)
 
 
-def _video_file(form: Form, field: Field) -> None:
-    name = getattr(field.data, "filename", None)
-    if name and name.rsplit(".", 1)[-1].lower() not in VIDEO_EXTENSIONS:
-        raise ValidationError(f"Upload a video: {', '.join(VIDEO_EXTENSIONS)}.")
+class VideoUploadField(FileUploadField):
+    """The video file: what it is comes from its content, never its name, and the row
+    keeps that type for the download."""
+
+    video: service.VideoType | None = None
+
+    def pre_validate(self, form: Form) -> None:
+        upload = self.data
+        if not isinstance(upload, FileStorage) or not upload.filename:
+            return
+        try:
+            self.video = service.check_video(upload.stream, shown_name(upload.filename))
+        except service.VideoRefused as refused:
+            raise ValidationError(refused.message) from None
+
+    def process_on_store(self, obj: VideoTutorial, byte_stream: Any) -> None:
+        obj.content_type = self.video.content_type if self.video else None
+
+    def process_on_delete(self, obj: VideoTutorial) -> None:
+        obj.content_type = None
+
+
+def shown_name(filename: str) -> str:
+    """The uploader's file name without folders, short enough for a message."""
+    return filename.replace("\\", "/").rsplit("/", 1)[-1][:120] or "The file"
+
+
+def _refused_is_400(page: Any) -> Any:
+    """A POST answered with its form again was refused (Flask-AppBuilder answers 200)."""
+    if request.method == "POST" and isinstance(page, str):
+        return page, 400
+    return page
 
 
 class VideoTutorialView(ModelView):
@@ -258,10 +301,68 @@ class VideoTutorialView(ModelView):
     validators_columns = {
         "title": [DataRequired(), Length(max=200), _link_or_file],
         "url": [Length(max=500), _http_link],
-        "file": [_video_file],
         "page": [Length(max=200), _pages],
     }
+    add_form_extra_fields = edit_form_extra_fields = {
+        "file": VideoUploadField(
+            "Or a video file",
+            description="MP4 plays in every browser; WebM, QuickTime (.mov) and Ogg are taken "
+            "too. The file's content decides, not its name.",
+        )
+    }
     base_order = ("position", "asc")
+
+    @expose("/add", methods=["GET", "POST"])
+    @has_access
+    def add(self) -> Any:
+        return _refused_is_400(super().add())
+
+    @expose("/edit/<pk>", methods=["GET", "POST"])
+    @has_access
+    def edit(self, pk: Any) -> Any:
+        return _refused_is_400(super().edit(pk))
+
+    @expose("/download/<string:filename>")
+    @has_access
+    def download(self, filename: str) -> Any:
+        """Only a tutorial's own file, served as the type its content showed."""
+        # The column as plain Text: a FileColumn in a statement stops SQLAlchemy caching it.
+        named = column("file", Text()) == filename
+        row = db_session().scalar(select(VideoTutorial).where(named))
+        path = os.path.join(current_app.config["UPLOAD_FOLDER"], filename)
+        if row is None or not os.path.isfile(path):
+            abort(404)
+        content_type = row.content_type or service.stored_file_type(path)
+        return send_file(
+            path,
+            mimetype=content_type,
+            download_name=service.download_name(filename, content_type),
+            as_attachment=True,
+        )
+
+
+def cap_video_uploads(endpoint: str | None, values: Any) -> None:
+    """Refuse a video upload declared larger than the practice's limit before anything
+    reads its body, and make Werkzeug stop reading a streamed one at the limit."""
+    if endpoint not in VIDEO_UPLOADS or request.method != "POST":
+        return
+    if not is_plugin_enabled(SOURCE):
+        return
+    cap = service.video_max_bytes() + FORM_OVERHEAD
+    if request.content_length is not None and request.content_length > cap:
+        abort(_too_large_response())
+    request.max_content_length = cap
+
+
+def _too_large_response() -> Response:
+    page = render_template(
+        "help_center/refused.html",
+        message=service.video_too_large_message(),
+        back=url_for("VideoTutorialView.list"),
+    )
+    response = make_response(page, 413)
+    response.headers["Connection"] = "close"  # the rest of the body is never read
+    return response
 
 
 def context_help_url() -> dict[str, str | None]:

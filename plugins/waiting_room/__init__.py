@@ -149,6 +149,13 @@ def backoffice_seed_demo(password: str) -> None:
 
 
 @hookimpl
+def backoffice_housekeeping(app: Flask) -> None:
+    from plugins.waiting_room.presence import flush_in_chunks
+
+    flush_in_chunks()
+
+
+@hookimpl
 def backoffice_startup(app: Flask) -> None:
     from flask_login import current_user
 

@@ -1034,7 +1034,7 @@ def staff_seen(user_id: int) -> None:
 
 
 def _write_presence_when_due() -> None:
-    if presence.flush():
+    if presence.flush_overdue():
         db_session().commit()
 
 

@@ -21,7 +21,7 @@ from typing import IO
 import filetype
 from flask import abort, current_app, make_response, render_template, request
 
-from core.api import setting
+from core.api import file_type_words, setting
 from plugins.upload_site.service.storage import CHUNK, discard, storage
 
 log = logging.getLogger(__name__)
@@ -55,21 +55,6 @@ KNOWN_TYPES: dict[str, str] = {
 ALIASES = {"jpeg": "jpg", "tiff": "tif"}
 #: What a browser shows inline by itself; everything else is download-only.
 PREVIEWABLE = {"pdf", "jpg", "png", "gif", "webp"}
-#: Names for what a refused file really is, for the message.
-DESCRIPTIONS = {
-    "exe": "a Windows program",
-    "elf": "a Linux program",
-    "zip": "a ZIP archive",
-    "rar": "a RAR archive",
-    "7z": "a 7-Zip archive",
-    "gz": "a gzip archive",
-    "swf": "a Flash file",
-    "wasm": "a WebAssembly program",
-    "crx": "a browser extension",
-    "deb": "a software package",
-    "rpm": "a software package",
-    "sqlite": "a database file",
-}
 
 
 class UploadRefused(ValueError):
@@ -221,7 +206,7 @@ def refusal(name: str, extension: str) -> str:
     if not extension:
         what = "a kind of file we cannot recognise"
     else:
-        what = DESCRIPTIONS.get(extension) or KNOWN_TYPES.get(extension) or f"a .{extension} file"
+        what = file_type_words(extension, otherwise=KNOWN_TYPES.get(extension))
     looks = f" although its name ends in .{claimed}" if claimed and claimed != extension else ""
     return (
         f"{name} was not accepted: it is {what}{looks}. This practice accepts {describe_allowed()}."

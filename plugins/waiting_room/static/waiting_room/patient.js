@@ -280,8 +280,13 @@
     var fallback = function () {
       if (ticker) { ticker.terminate(); ticker = null; }
       root.dataset.clock = "timer";
-      clearInterval(heartbeatTimer);
-      heartbeatTimer = setInterval(refresh, seconds * 1000);
+      clearTimeout(heartbeatTimer);
+      (function beat() {  // 85-100 % of the interval each time, as ticker.js does
+        heartbeatTimer = setTimeout(function () {
+          if (socket && socket.connected) { refresh(); }
+          beat();
+        }, seconds * 1000 * (0.85 + 0.15 * Math.random()));
+      })();
     };
     try {
       ticker = new Worker(cfg.tickerUrl);
@@ -297,7 +302,7 @@
   }
   function stopHeartbeat() {
     if (ticker) { ticker.terminate(); ticker = null; }
-    clearInterval(heartbeatTimer);
+    clearTimeout(heartbeatTimer);
   }
   document.addEventListener("visibilitychange", function () {
     if (!document.hidden && socket && socket.connected) { refresh(); }
