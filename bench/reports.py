@@ -105,4 +105,11 @@ def on_backend(ctx: Context, backend: str) -> dict[str, Any]:
 
 
 def reports(ctx: Context) -> dict[str, Any]:
-    return {backend: on_backend(ctx, backend) for backend in BACKENDS}
+    from tests.conftest import PG_URL
+
+    return {
+        backend: on_backend(ctx, backend)
+        if backend != "postgresql" or PG_URL
+        else "skipped: BACKOFFICE_TEST_DATABASE_URL is not set"
+        for backend in BACKENDS
+    }
