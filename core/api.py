@@ -131,6 +131,9 @@ __all__ = [
     "public_route",
     "rate_limit_problem",
     "file_type_words",
+    "practice_logo_url",
+    "store_practice_logo",
+    "remove_practice_logo",
     "rate_limited",
     "resolve_invite",
     "revoke_invite",
@@ -289,6 +292,29 @@ def public_route(reason: str) -> Any:
         return view
 
     return mark
+
+
+def practice_logo_url() -> str | None:
+    """The practice's logo for a page: the one uploaded in Settings, else the configured
+    ``PRACTICE_LOGO_URL``, else ``None`` (show the practice name)."""
+    from core.practice_logo import logo_url
+
+    return logo_url()
+
+
+def store_practice_logo(data: bytes) -> None:
+    """Keep an uploaded image as the practice's logo (PNG, JPEG, GIF or WebP, by content,
+    at most 512 KB), audited; ``ValueError`` with the sentence to show when refused."""
+    from core.practice_logo import store_logo
+
+    store_logo(data)
+
+
+def remove_practice_logo() -> None:
+    """Go back to ``PRACTICE_LOGO_URL`` (or the practice name), audited."""
+    from core.practice_logo import remove_logo
+
+    remove_logo()
 
 
 def file_type_words(extension: str, otherwise: str | None = None) -> str:

@@ -102,6 +102,7 @@ def create_app(overrides: dict[str, Any] | None = None) -> Flask:
         init_security(app)
         app.add_url_rule("/health", "health", health)
         app.add_url_rule("/favicon.ico", "favicon", favicon)
+        app.add_url_rule("/practice-logo", "practice_logo", serve_logo)
         init_assets(app)
         app.context_processor(_shell_context)
         if app.config["SYNC_PERMISSIONS_ON_BOOT"]:
@@ -447,6 +448,13 @@ def _gate_disabled_plugins() -> None:
         abort(404)
 
 
+def serve_logo() -> Any:
+    """The practice's uploaded logo, for staff and patient pages alike."""
+    from core.practice_logo import serve_logo as serve
+
+    return serve()
+
+
 def favicon() -> Any:
     """Browsers ask every page's origin for /favicon.ico; answer it (a 404 in every console)."""
     from flask import send_from_directory
@@ -518,6 +526,7 @@ def _message_queue_state(app: Flask) -> str | None:
 def _shell_context() -> dict[str, Any]:
     from flask import current_app
 
+    from core.practice_logo import logo_url
     from core.practice_settings import value as setting_value
 
     plugins = plugin_manager()
@@ -526,7 +535,7 @@ def _shell_context() -> dict[str, Any]:
         "dock_sections": current_app.config["DOCK_SECTIONS"],
         "plugin_assets": _enabled_assets(plugins),
         "practice_name": setting_value("PRACTICE_NAME"),
-        "practice_logo_url": setting_value("PRACTICE_LOGO_URL"),
+        "practice_logo_url": logo_url(),
         "topbar_items": _topbar_items,
     }
 

@@ -47,9 +47,9 @@ def core_settings() -> list[Setting]:
         Setting("PRACTICE_NAME", "Practice name", section=practice),
         Setting(
             "PRACTICE_LOGO_URL",
-            "Logo",
-            help="Address of the practice's logo image (https://... or /static/...); "
-            "empty shows the practice name instead.",
+            "Logo address",
+            help="Address of the practice's logo image (https://... or /static/...), used "
+            "when no logo is uploaded above; empty shows the practice name instead.",
             section=practice,
         ),
         Setting(
@@ -319,11 +319,12 @@ def save(form: dict[str, str], *, actor: str | None = None) -> list[str]:
     return sorted(changes)
 
 
-def store_internal(key: str, new: Any, *, actor: str | None = None) -> None:
-    """Keep one of the host's own values (``core.*``), audited, in one commit."""
+def store_internal(key: str, new: Any, *, actor: str | None = None, opaque: bool = False) -> None:
+    """Keep one of the host's own values (``core.*``), audited, in one commit; an
+    ``opaque`` one (an image) is audited as changed, without its value."""
     if not key.startswith(INTERNAL_PREFIX):
         raise ValueError(f"internal settings start with {INTERNAL_PREFIX!r}")
-    _write({key: new}, {}, actor)
+    _write({key: new}, {key: "opaque"} if opaque else {}, actor)
 
 
 def reseal(*, actor: str | None = None) -> int:
@@ -365,8 +366,11 @@ def _write(changes: dict[str, Any], kinds: dict[str, str], actor: str | None) ->
         row.value = sealer.seal(new) if secret and new else new
         row.changed_at, row.changed_by = utcnow(), who
         db.session.add(row)
+        hidden = secret or kinds.get(key) == "opaque"
         details = (
-            {"changed": True, "cleared": new == ""} if secret else {"before": before, "after": new}
+            {"changed": True, "cleared": new in ("", None)}
+            if hidden
+            else {"before": before, "after": new}
         )
         audit.record("setting.changed", target=key, details=details, actor=actor, commit=False)
     db.session.commit()

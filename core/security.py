@@ -474,7 +474,7 @@ class SessionView(BaseView):
 
 # --- every request ---------------------------------------------------------------------
 
-QUIET_ENDPOINTS = {"static", "health", "appbuilder.static", "favicon"}
+QUIET_ENDPOINTS = {"static", "health", "appbuilder.static", "favicon", "practice_logo"}
 QUIET_PREFIXES = ("plugin_static_",)  # plugins' assets
 #: Requests the shell sends on its own (redraws, status checks) carry this header.
 BACKGROUND_HEADER = "X-Backoffice-Background"

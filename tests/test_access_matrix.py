@@ -33,6 +33,7 @@ PUBLIC = {
     "appbuilder.static": "Flask-AppBuilder's assets",
     "health": "monitoring",
     "favicon": "the site icon browsers ask every origin for",
+    "practice_logo": "the practice's logo, shown on patients' pages too",
     "BackOfficeAuthDBView.login": "the login form",
     "LocaleView.index": "language switch",
     "UtilView.back": "redirects to the previous page",

@@ -457,6 +457,50 @@ def test_a_malformed_sealing_key_fails_the_boot_with_the_reason(
         make_app(SETTINGS_SECRET_KEYS=["not-a-key"])
 
 
+def png_bytes() -> bytes:
+    import io
+
+    import segno
+
+    out = io.BytesIO()
+    segno.make("logo").save(out, kind="png", scale=4)
+    return out.getvalue()
+
+
+def test_the_practice_logo_is_uploaded_checked_by_content_and_shown_everywhere(
+    site: Flask,
+) -> None:
+    import io
+
+    admin = signed_in(site, "practiceadmin")
+    logo = png_bytes()
+    renamed_pdf = b"%PDF-1.7\n1 0 obj << >> endobj\ntrailer << >>\n%%EOF\n"
+    refused = admin.post(f"{PRACTICE}logo", data={"logo": (io.BytesIO(renamed_pdf), "logo.png")})
+    assert refused.status_code == 400 and "this is a PDF" in refused.text
+    too_big = admin.post(
+        f"{PRACTICE}logo", data={"logo": (io.BytesIO(logo + b"\0" * 600_000), "big.png")}
+    )
+    assert too_big.status_code == 400 and "at most 512 KB" in too_big.text
+    assert signed_in(site, "frontdesk").post(
+        f"{PRACTICE}logo", data={"logo": (io.BytesIO(logo), "logo.png")}
+    ).status_code in {302, 403}
+
+    saved = admin.post(f"{PRACTICE}logo", data={"logo": (io.BytesIO(logo), "logo.png")})
+    assert saved.status_code == 303
+    src = re.search(r'class="bo-logo" src="(/practice-logo\?v=\w+)"', admin.get("/").text)
+    assert src is not None
+    served = site.test_client().get(src.group(1))  # anyone: patients' pages show it
+    assert served.status_code == 200 and served.data == logo
+    assert served.mimetype == "image/png" and "immutable" in served.headers["Cache-Control"]
+    assert src.group(1) in site.test_client().get("/wait/demo-practice").text
+    (entry,) = [a for a in audits(site, "setting.changed") if a.target == "core.practice_logo"]
+    assert entry.details == {"changed": True, "cleared": False}
+
+    assert admin.post(f"{PRACTICE}logo", data={"remove": "1"}).status_code == 303
+    assert "/practice-logo" not in admin.get("/").text
+    assert site.test_client().get("/practice-logo").status_code == 404
+
+
 def test_bad_values_are_refused_with_a_message_and_nothing_is_saved(site: Flask) -> None:
     admin = signed_in(site, "practiceadmin")
     for data, words in [

@@ -242,13 +242,17 @@ class JoinCodesView(BaseView):
         return redirect(url_for("JoinCodesView.show", _anchor=f"code-{fresh.id}"), 303)
 
 
+#: Read one byte past the logo's limit at most: enough to refuse a larger file.
+MAX_LOGO_READ = 512 * 1024 + 1
+
+
 class PracticeSettingsView(BaseView):
     """Practice settings, low-code: core's and every enabled plugin's declared settings."""
 
     route_base = "/settings/practice"
     default_view = "edit"
     class_permission_name = "PracticeSettings"
-    method_permission_name = {"edit": "read", "save": "write"}
+    method_permission_name = {"edit": "read", "save": "write", "logo": "write"}
     base_permissions = ["can_read", "can_write"]
 
     @expose("/")
@@ -256,8 +260,28 @@ class PracticeSettingsView(BaseView):
     def edit(self) -> Any:
         return self._page({})
 
+    @expose("/logo", methods=["POST"])
+    @has_access
+    def logo(self) -> Any:
+        """Upload the practice's logo, or remove it (``remove=1``)."""
+        from core.api import remove_practice_logo, store_practice_logo
+
+        if request.form.get("remove"):
+            remove_practice_logo()
+            flash("The logo was removed.", "success")
+            return redirect(url_for("PracticeSettingsView.edit"), 303)
+        upload = request.files.get("logo")
+        try:
+            store_practice_logo(upload.read(MAX_LOGO_READ) if upload is not None else b"")
+        except ValueError as exc:
+            db_session().rollback()
+            flash(f"The logo was not saved: {exc}", "danger")
+            return self._page({"logo": str(exc)}, 400)
+        flash("The new logo is on every page.", "success")
+        return redirect(url_for("PracticeSettingsView.edit"), 303)
+
     def _page(self, errors: dict[str, str], status: int = 200) -> Any:
-        from core.api import SECRET_SHOWN
+        from core.api import SECRET_SHOWN, practice_logo_url
         from core.api import settings_form_sections as form_sections
 
         return self.render_template(
@@ -265,6 +289,7 @@ class PracticeSettingsView(BaseView):
             sections=form_sections(),
             errors=errors,
             secret_shown=SECRET_SHOWN,
+            logo_url=practice_logo_url(),
             can_write=self.appbuilder.sm.has_access("can_write", "PracticeSettings"),
         ), status
 

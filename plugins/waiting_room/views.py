@@ -31,6 +31,7 @@ from core.api import (
     db_session,
     join_code,
     json_route,
+    practice_logo_url,
     public_route,
     rate_limited,
     resolve_invite,
@@ -98,7 +99,7 @@ def _not_found(message: str) -> tuple[str, int]:
 def _practice() -> dict[str, Any]:
     return {
         "practice_name": setting("PRACTICE_NAME"),
-        "logo_url": setting("WAITING_ROOM_LOGO_URL") or setting("PRACTICE_LOGO_URL") or None,
+        "logo_url": setting("WAITING_ROOM_LOGO_URL") or practice_logo_url(),
         "waiting_message": setting("WAITING_ROOM_MESSAGE"),
     }
 
