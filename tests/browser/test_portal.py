@@ -28,8 +28,9 @@ from plugins.calendar.models import Appointment
 from plugins.consent.models import ConsentRecord, ConsentRequest
 from plugins.consent.service import current_form
 from plugins.waiting_room.models import WaitingEntry
-from tests.browser.conftest import artifact_path, browser_login
+from tests.browser.conftest import TIMEOUT_MS, artifact_path, browser_login
 from tests.conftest import DatabaseFactory, LiveServer, base_overrides
+from tests.upload_site_helpers import pdf
 
 SENDER = "Demo Practice <practice@clinic.example.org>"
 MINIMISED = re.compile(r"\bminimised\b")
@@ -98,6 +99,8 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
         BACKOFFICE_MAIL_DEFAULT_SENDER=SENDER,
     )
     context = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
+    staff = browser.new_context(viewport={"width": 1400, "height": 900})
+    staff.set_default_timeout(TIMEOUT_MS)
     try:
         patient = context.new_page()
         patient.goto(server.url + "/portal/")
@@ -175,12 +178,52 @@ def test_a_patient_signs_in_by_email_joins_and_signs(
             db.session.remove()
         patient.click("#portal-back-to-forms")
         expect(patient.locator("#consent-none-pending")).to_be_visible()
+
+        # A PDF from "My uploads", while the clinician keeps the Upload Site in the dock.
+        clinician = staff.new_page()
+        browser_login(clinician, server.url, "clinician1")
+        clinician.locator(
+            '#bo-nav li.bo-section[data-section="Upload Site"] a.bo-dock-open'
+        ).first.click()
+        dock, inside = clinician.locator("#bo-dock"), clinician.frame_locator("#bo-dock-frame")
+        expect(dock).to_be_visible()
+        inside.locator("#upload-client").select_option(label="Rivera, Alex")
+        inside.locator("#upload-open").click()
+        expect(inside.locator("#upload-client-page")).to_have_attribute("data-client-id", "1")
+
+        patient.locator("#pp-nav a", has_text="My uploads").click()
+        document = tmp_path / "referral.pdf"
+        document.write_bytes(pdf("Referral letter"))
+        patient.set_input_files("#upload-file", str(document))
+        patient.click("#upload-submit")
+        expect(patient.locator("#upload-mine")).to_contain_text("referral.pdf")
+        assert_fits(patient, 360)
+
+        # Told at once, in the dock: the live row; previewed there, inline.
+        expect(inside.locator("#upload-files tr.upload-live")).to_have_count(1)
+        inside.locator("a.upload-show", has_text="referral.pdf").click()
+        preview = inside.locator("#upload-preview-frame")
+        expect(preview).to_be_visible()
+        served = clinician.request.get(server.url + (preview.get_attribute("src") or ""))
+        assert served.status == 200 and served.body() == pdf("Referral letter")
+        clinician.screenshot(path=artifact_path("portal-upload-previewed-in-dock.png"))
+        # Minimised, another page, restored: the preview is still where it was.
+        clinician.locator("#bo-dock-toggle").click()
+        expect(dock).to_have_class(MINIMISED)
+        clinician.locator('#bo-nav a[data-menu="Speed Test"]').click()
+        expect(clinician).to_have_url(re.compile(r"/tools/speedtest/$"))
+        expect(dock).to_have_class(MINIMISED)
+        clinician.locator("#bo-dock-toggle").click()
+        expect(dock).not_to_have_class(MINIMISED)
+        expect(inside.locator("#upload-client-page")).to_have_attribute("data-client-id", "1")
+
         patient.click("#pp-sign-out")
         expect(patient).to_have_url(re.compile(r"/portal/sign-in$"))
         patient.goto(server.url + "/portal/forms")
         expect(patient).to_have_url(re.compile(r"/portal/sign-in"))
     finally:
         context.close()
+        staff.close()
         with app.app_context():
             db.session.remove()
             db.engine.dispose()

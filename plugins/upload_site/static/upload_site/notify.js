@@ -50,14 +50,26 @@
     note.insertBefore(close, note.firstChild);
     holder.appendChild(note);
   }
+  // The page's own scripts hear it, and so does a page open in the dock: docked pages
+  // have no socket of their own (the dock's frame is this origin's).
+  function tell(name, data) {
+    document.dispatchEvent(new CustomEvent(name, { detail: data }));
+    var dock = document.getElementById("bo-dock-frame");
+    try {
+      var inside = dock && dock.contentWindow;
+      if (inside && inside.document) {
+        inside.document.dispatchEvent(new inside.CustomEvent(name, { detail: data }));
+      }
+    } catch (e) { /* another origin in the dock (DOCK_SITES): it has its own ways */ }
+  }
   socket.on("upload_site.received", function (data) {
     if (!data || !data.id) { return; }
     toast(data);
     refresh();
-    document.dispatchEvent(new CustomEvent("upload_site:received", { detail: data }));
+    tell("upload_site:received", data);
   });
   socket.on("upload_site.deleted", function (data) {
     refresh();
-    document.dispatchEvent(new CustomEvent("upload_site:deleted", { detail: data }));
+    tell("upload_site:deleted", data);
   });
 })();
