@@ -8,8 +8,6 @@ ever hears of a change that was not saved.
 
 from __future__ import annotations
 
-from typing import Any
-
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction
 
@@ -48,8 +46,3 @@ def _forget_on_rollback(session: Session, previous: SessionTransaction) -> None:
     """A rollback of the whole transaction (not of a savepoint) takes its events along."""
     if previous.parent is None:
         session.info.pop(WAITING, None)
-
-
-def waiting_events(session: Any) -> list[DomainEvent]:
-    """The events a session holds for its coming commit (for tests and checks)."""
-    return list(session.info.get(WAITING, []))
