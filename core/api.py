@@ -317,10 +317,11 @@ def remove_practice_logo() -> None:
     remove_logo()
 
 
-def file_type_words(extension: str, otherwise: str | None = None) -> str:
+def file_type_words(extension: str | None, otherwise: str | None = None) -> str:
     """What an upload whose content says ``extension`` (``filetype``'s names) really is,
     in words ("a PDF", "a Windows program"), for the message that refuses it; ``otherwise``
-    (else "a .xyz file") for a type the words do not know."""
+    (else "a .xyz file") for a type the words do not know; ``None`` when nothing was
+    recognised."""
     from core.inputs import file_type_words as _words
 
     return _words(extension, otherwise)

@@ -284,7 +284,10 @@ FILE_TYPE_WORDS = {
 }
 
 
-def file_type_words(extension: str, otherwise: str | None = None) -> str:
+def file_type_words(extension: str | None, otherwise: str | None = None) -> str:
     """ "a PDF", "a Windows program"...: what a refused upload really is, for its message;
-    ``otherwise`` (else "a .xyz file") for a type these words do not know."""
+    ``otherwise`` (else "a .xyz file") for a type these words do not know, and ``None``
+    (nothing recognised) is "a kind of file we cannot recognise"."""
+    if extension is None:
+        return "a kind of file we cannot recognise"
     return FILE_TYPE_WORDS.get(extension) or otherwise or f"a .{extension} file"

@@ -114,11 +114,11 @@ def save(order: list[str], labels: dict[str, str], *, actor: str | None = None) 
         if label and label != name:
             cleaned[name] = label
     practice_settings.store_internal(
-        STORED_KEY, {"order": list(order), "labels": cleaned}, actor=actor
+        {STORED_KEY: {"order": list(order), "labels": cleaned}}, actor=actor
     )
     refresh_menu()
 
 
 def reset(*, actor: str | None = None) -> None:
-    practice_settings.store_internal(STORED_KEY, {}, actor=actor)
+    practice_settings.store_internal({STORED_KEY: {}}, actor=actor)
     refresh_menu()

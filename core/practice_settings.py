@@ -34,6 +34,9 @@ SECRET_SHOWN = "(set; not shown)"
 TYPES = ("str", "text", "int", "float", "bool", "choice", "secret")
 #: Stored values that are not form fields (e.g. the navigation's order).
 INTERNAL_PREFIX = "core."
+#: Internal values read on demand (an image), never copied into each worker's settings,
+#: which are read again every second.
+BLOB_PREFIX = "core.blob."
 
 
 def _time_zones() -> tuple[str, ...]:
@@ -160,7 +163,9 @@ def _loader(app: Flask) -> Callable[[], dict[str, Any]]:
     sealer = sealer_of(app)
 
     def load() -> dict[str, Any]:
-        query = select(PracticeSetting.key, PracticeSetting.value)
+        query = select(PracticeSetting.key, PracticeSetting.value).where(
+            PracticeSetting.key.not_like(BLOB_PREFIX + "%")
+        )
         if has_app_context():  # the request's own session: never a second connection
             rows = db.session.execute(query).all()
         else:
@@ -319,12 +324,21 @@ def save(form: dict[str, str], *, actor: str | None = None) -> list[str]:
     return sorted(changes)
 
 
-def store_internal(key: str, new: Any, *, actor: str | None = None, opaque: bool = False) -> None:
-    """Keep one of the host's own values (``core.*``), audited, in one commit; an
-    ``opaque`` one (an image) is audited as changed, without its value."""
-    if not key.startswith(INTERNAL_PREFIX):
-        raise ValueError(f"internal settings start with {INTERNAL_PREFIX!r}")
-    _write({key: new}, {key: "opaque"} if opaque else {}, actor)
+def store_internal(
+    values: dict[str, Any], *, actor: str | None = None, opaque: bool = False
+) -> None:
+    """Keep some of the host's own values (``core.*``), audited, in one commit; ``opaque``
+    ones (an image) are audited as changed, without their values."""
+    for key in values:
+        if not key.startswith(INTERNAL_PREFIX):
+            raise ValueError(f"internal settings start with {INTERNAL_PREFIX!r}")
+    _write(values, dict.fromkeys(values, "opaque") if opaque else {}, actor)
+
+
+def stored_blob(key: str) -> Any:
+    """A ``core.blob.*`` value, read now (the workers' copies of the settings leave it out)."""
+    row = db.session.get(PracticeSetting, key)
+    return None if row is None else row.value
 
 
 def reseal(*, actor: str | None = None) -> int:
@@ -337,7 +351,7 @@ def reseal(*, actor: str | None = None) -> int:
         if is_sealed(row.value):
             if sealer.open(row.key, row.value) is None:
                 continue  # unreadable: left for the admin to enter again
-            row.value = sealer.reseal(str(row.value))
+            row.value = sealer.reseal(row.value)
         elif row.key in secrets and isinstance(row.value, str) and row.value:
             row.value = sealer.seal(row.value)
         else:
@@ -374,7 +388,7 @@ def _write(changes: dict[str, Any], kinds: dict[str, str], actor: str | None) ->
         )
         audit.record("setting.changed", target=key, details=details, actor=actor, commit=False)
     db.session.commit()
-    cache_of(current_app).note(changes)
+    cache_of(current_app).note({k: v for k, v in changes.items() if not k.startswith(BLOB_PREFIX)})
 
 
 # --- the form ----------------------------------------------------------------------------

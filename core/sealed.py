@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import base64
 import logging
-from typing import Any
+from typing import Any, TypeGuard
 
 from cryptography.fernet import Fernet, InvalidToken, MultiFernet
 from cryptography.hazmat.primitives import hashes
@@ -35,11 +35,8 @@ class Sealer:
     def seal(self, plaintext: str) -> str:
         return PREFIX + self._fernet.encrypt(plaintext.encode()).decode()
 
-    def open(self, key: str, stored: Any) -> str | None:
-        """The plaintext of a stored value (an unsealed one as it is); ``None`` when no
-        configured key opens it."""
-        if not is_sealed(stored):
-            return None if stored is None else str(stored)
+    def open(self, key: str, stored: str) -> str | None:
+        """The plaintext of a sealed value; ``None`` when no configured key opens it."""
         try:
             return self._fernet.decrypt(stored.removeprefix(PREFIX).encode()).decode()
         except InvalidToken:
@@ -57,7 +54,7 @@ class Sealer:
         return PREFIX + self._fernet.rotate(stored.removeprefix(PREFIX).encode()).decode()
 
 
-def is_sealed(stored: Any) -> bool:
+def is_sealed(stored: Any) -> TypeGuard[str]:
     return isinstance(stored, str) and stored.startswith(PREFIX)
 
 
@@ -87,5 +84,6 @@ def init_sealer(app: Flask) -> Sealer:
 
 
 def sealer_of(app: Flask) -> Sealer:
-    found: Sealer | None = app.extensions.get(EXTENSION)
-    return found if found is not None else init_sealer(app)
+    """The sealer ``init_sealer`` bound (``init_settings`` does, at boot)."""
+    found: Sealer = app.extensions[EXTENSION]
+    return found

@@ -493,6 +493,11 @@ def test_the_practice_logo_is_uploaded_checked_by_content_and_shown_everywhere(
     assert served.status_code == 200 and served.data == logo
     assert served.mimetype == "image/png" and "immutable" in served.headers["Cache-Control"]
     assert src.group(1) in site.test_client().get("/wait/demo-practice").text
+    with site.app_context():  # every worker re-reads its settings each second: not the bytes
+        cache = site.extensions["backoffice.settings"]
+        cache._loaded_at = float("-inf")
+        assert "core.blob.practice_logo" not in cache.values()
+        assert set(cache.values()["core.practice_logo"]) == {"type", "sha256"}
     (entry,) = [a for a in audits(site, "setting.changed") if a.target == "core.practice_logo"]
     assert entry.details == {"changed": True, "cleared": False}
 

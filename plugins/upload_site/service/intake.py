@@ -203,10 +203,7 @@ def stage(part: IO[bytes], filename: str | None, budget: int) -> StagedFile:
 
 def refusal(name: str, extension: str) -> str:
     claimed = name.rpartition(".")[2].lower() if "." in name else ""
-    if not extension:
-        what = "a kind of file we cannot recognise"
-    else:
-        what = file_type_words(extension, otherwise=KNOWN_TYPES.get(extension))
+    what = file_type_words(extension or None, otherwise=KNOWN_TYPES.get(extension))
     looks = f" although its name ends in .{claimed}" if claimed and claimed != extension else ""
     return (
         f"{name} was not accepted: it is {what}{looks}. This practice accepts {describe_allowed()}."
