@@ -10,7 +10,8 @@ a phone-sized window.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -71,6 +72,17 @@ class PageHealth:
         assert not barriers, f"{label}: {barriers}"
 
 
+@contextmanager
+def phone_page(browser: Browser, width: int, height: int) -> Iterator[Page]:
+    """A page in a phone-sized, touch context of its own, closed afterwards."""
+    phone = browser.new_context(viewport={"width": width, "height": height}, is_mobile=True)
+    phone.set_default_timeout(TIMEOUT_MS)
+    try:
+        yield phone.new_page()
+    finally:
+        phone.close()
+
+
 @pytest.fixture
 def server(live_server_factory: Callable[..., LiveServer]) -> LiveServer:
     return live_server_factory(async_mode="eventlet")
@@ -109,10 +121,7 @@ def test_admin_pages_are_clean_and_accessible(server: LiveServer, page: Page) ->
 def test_main_patient_pages_are_clean_and_accessible(
     server: LiveServer, browser: Browser, page: Page
 ) -> None:
-    phone = browser.new_context(viewport={"width": 390, "height": 844}, is_mobile=True)
-    phone.set_default_timeout(TIMEOUT_MS)
-    try:
-        patient = phone.new_page()
+    with phone_page(browser, 390, 844) as patient:
         health = PageHealth(patient)
         patient.goto(server.url + "/wait/")
         health.check("join-code form")
@@ -138,8 +147,6 @@ def test_main_patient_pages_are_clean_and_accessible(
         patient.goto(page.input_value("#video-link"))
         expect(patient.locator("#video-participants li")).to_have_count(2)
         health.check("video session")
-    finally:
-        phone.close()
 
 
 def test_dock_and_portal_pages_are_clean_and_accessible(
@@ -172,10 +179,7 @@ def test_dock_and_portal_pages_are_clean_and_accessible(
             page.goto(server.url + shown)
             health.check(shown)
 
-    phone = browser.new_context(viewport={"width": 360, "height": 740}, is_mobile=True)
-    phone.set_default_timeout(TIMEOUT_MS)
-    try:
-        patient = phone.new_page()
+    with phone_page(browser, 360, 740) as patient:
         health = PageHealth(patient)
         patient.goto(server.url + "/portal/sign-in")
         health.check("portal sign-in")
@@ -189,8 +193,6 @@ def test_dock_and_portal_pages_are_clean_and_accessible(
         for href in dict.fromkeys(h for h in sections if "sign-out" not in h):
             patient.goto(server.url + href)
             health.check(href)
-    finally:
-        phone.close()
 
 
 def test_after_the_login_page_no_asset_is_fetched_again(server: LiveServer, page: Page) -> None:
